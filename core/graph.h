@@ -1,0 +1,122 @@
+/* graph.h: the op graph a model is built into, and that backends run.
+ *
+ * Tensors are float32, batch 1, laid out CHW (channel planes of H rows of W).
+ * A graph is built once per model from its metadata; tm_graph_infer() then
+ * fixes every value tensor's shape for one input size, and a backend plans
+ * and runs it for that size. Parameter tensors hold host data (float32,
+ * already converted from F16/BF16) owned by the model. */
+#ifndef TM_GRAPH_H
+#define TM_GRAPH_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transmute.h"
+
+enum tm_op {
+    TM_OP_CONV2D,     /* in[0] -> out; w [Cout,Cin,KH,KW], optional bias [Cout] */
+    TM_OP_CONVT2D,    /* in[0] -> out; w [Cin,Cout,KH,KW] (PyTorch layout), optional bias */
+    TM_OP_INSTNORM,   /* per-channel statistics of this image, optional affine w,b */
+    TM_OP_BATCHNORM,  /* w,b affine; mean,var running stats (used when !image_stats) */
+    TM_OP_ACT,        /* elementwise activation */
+    TM_OP_ADD,        /* in[0] + in[1], then activation */
+    TM_OP_CONCAT,     /* in[0] channels, then in[1] channels */
+    TM_OP_COUNT
+};
+
+enum tm_act { TM_ACT_NONE = 0, TM_ACT_RELU, TM_ACT_LRELU, TM_ACT_TANH };
+enum tm_pad_mode { TM_PAD_ZERO = 0, TM_PAD_REFLECT };
+
+struct tm_conv_attr {
+    int kh, kw;
+    int stride;
+    int pad;          /* same on all four sides */
+    int pad_mode;     /* enum tm_pad_mode (conv2d only) */
+    int out_pad;      /* convT2d output_padding (bottom and right) */
+};
+
+struct tm_norm_attr {
+    float eps;
+    int image_stats;  /* batchnorm: 1 = this image's statistics, 0 = running */
+};
+
+struct tm_node {
+    enum tm_op op;
+    int in[2];        /* value tensor ids; in[1] = -1 when unused */
+    int out;
+    /* parameter tensor ids, -1 when absent: conv w,b; norm w(gamma),b(beta),mean,var */
+    int w, b, mean, var;
+    int act;          /* enum tm_act, applied to the op's result */
+    float slope;      /* LeakyReLU negative slope */
+    struct tm_conv_attr conv;
+    struct tm_norm_attr norm;
+    const char *label; /* e.g. "model.10.conv_block.1" for messages and profiles */
+};
+
+enum tm_tensor_kind { TM_T_VALUE = 0, TM_T_PARAM };
+
+struct tm_tensor {
+    enum tm_tensor_kind kind;
+    int c, h, w;         /* value tensors: shape after tm_graph_infer() */
+    /* parameter tensors */
+    int ndim;
+    int64_t dims[4];
+    const float *data;   /* not owned */
+    const char *name;    /* not owned */
+};
+
+struct tm_graph {
+    struct tm_tensor *tensors;
+    int n_tensors, cap_tensors;
+    struct tm_node *nodes;
+    int n_nodes, cap_nodes;
+    int input, output;   /* value tensor ids */
+};
+
+void tm_graph_init(struct tm_graph *g);
+void tm_graph_free(struct tm_graph *g);
+
+/* Adds a value tensor (shape unknown until inference); returns its id or -1 on OOM. */
+int tm_graph_value(struct tm_graph *g);
+/* Adds a parameter tensor over host data; returns its id or -1 on OOM. */
+int tm_graph_param(struct tm_graph *g, const char *name, const float *data,
+                   int ndim, const int64_t *dims);
+/* Appends a node (copied); its out tensor is created here and returned, -1 on OOM. */
+int tm_graph_add(struct tm_graph *g, const struct tm_node *n);
+
+/* A node with every id set to -1 and no activation; fill what the op needs. */
+struct tm_node tm_node_new(enum tm_op op, int in0);
+
+/* Fixes value shapes for an input of c x h x w. Fails with a message when a
+ * shape does not fit (kernel larger than its padded input, mismatched add). */
+tm_status tm_graph_infer(struct tm_graph *g, int h, int w, char *err, size_t errlen);
+
+/* Memory plan: assigns each value tensor a slot so that tensors whose lives do
+ * not overlap share one. Elementwise ops (act, add, norms) may write over an
+ * input that dies at that node. slot_of has n_tensors entries (-1 for params);
+ * slot_size gets the byte size of each slot. Returns the slot count, -1 on OOM.
+ * The caller frees *slot_of and *slot_size. */
+int tm_graph_plan_memory(const struct tm_graph *g, int **slot_of, size_t **slot_size);
+
+/* Elements of a value tensor (after inference). */
+static inline size_t tm_value_numel(const struct tm_tensor *t)
+{
+    return (size_t)t->c * (size_t)t->h * (size_t)t->w;
+}
+
+const char *tm_op_name(enum tm_op op);
+
+/* The activation as a plain scalar function, shared by the CPU kernels and the
+ * test references so every path agrees on its definition. */
+static inline float tm_act_apply(int act, float slope, float x)
+{
+    switch (act) {
+    case TM_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case TM_ACT_LRELU: return x > 0.0f ? x : x * slope;
+    case TM_ACT_TANH: return tanhf(x);
+    default: return x;
+    }
+}
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * transmute.h: the one public header of libtransmute.
+ *
+ * Runs GAN image-to-image generators (CycleGAN's ResNet, pix2pix's U-Net)
+ * stored as safetensors files, on a Vulkan device or on the CPU.
+ *
+ * Usage:
+ *   tm_ctx *ctx; char err[256];
+ *   if (tm_ctx_create(NULL, &ctx, err, sizeof err)) { puts(err); ... }
+ *   tm_model *m;
+ *   if (tm_model_load(ctx, "horse2zebra.safetensors", &m)) puts(tm_ctx_error(ctx));
+ *   tm_translate(m, &in, &out, NULL);
+ *   tm_model_destroy(&m); tm_ctx_destroy(&ctx);
+ *
+ * Threading: a context and the models loaded into it are used by one thread
+ * at a time. Separate contexts are independent. The library never prints and
+ * never exits; messages go to the caller's log callback.
+ */
+#ifndef TRANSMUTE_H
+#define TRANSMUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TM_BUILDING_LIB)
+#define TM_API __attribute__((visibility("default")))
+#else
+#define TM_API
+#endif
+
+typedef enum tm_status {
+    TM_OK = 0,
+    TM_ERR_INVALID,     /* bad argument or unusable input (image size, format) */
+    TM_ERR_IO,          /* a file could not be read or written */
+    TM_ERR_FORMAT,      /* a model file is corrupt or does not match its metadata */
+    TM_ERR_UNSUPPORTED, /* valid but not supported (arch, layer, dtype) */
+    TM_ERR_NOMEM,       /* host or device memory exhausted */
+    TM_ERR_DEVICE,      /* the Vulkan device failed or is missing */
+    TM_ERR_CANCELLED,   /* the caller's cancel flag was set */
+} tm_status;
+
+/* A short constant name for a status ("corrupt model file", ...). */
+TM_API const char *tm_status_str(tm_status s);
+
+typedef enum tm_log_level {
+    TM_LOG_NONE = 0,
+    TM_LOG_ERR,
+    TM_LOG_WARN,
+    TM_LOG_INFO,
+    TM_LOG_DEBUG,
+} tm_log_level;
+
+typedef void (*tm_log_fn)(void *priv, tm_log_level level, const char *msg);
+
+typedef struct tm_ctx tm_ctx;
+typedef struct tm_model tm_model;
+
+/* ---- Devices -------------------------------------------------------- */
+
+typedef enum tm_device_kind {
+    TM_DEVICE_CPU = 0,
+    TM_DEVICE_VK_DISCRETE,
+    TM_DEVICE_VK_INTEGRATED,
+    TM_DEVICE_VK_VIRTUAL,
+    TM_DEVICE_VK_SOFTWARE, /* lavapipe/llvmpipe and the like: never picked by default */
+    TM_DEVICE_VK_OTHER,
+} tm_device_kind;
+
+struct tm_device_info {
+    tm_device_kind kind;
+    int index;          /* Vulkan physical device index; -1 for the CPU */
+    char name[256];
+    char driver[128];   /* Vulkan driver name and version, or CPU core count */
+    uint64_t memory;    /* largest device-local heap, bytes; host RAM for the CPU */
+};
+
+/* Lists the CPU backend (always entry 0) and every Vulkan device, up to max.
+ * *count gets the number found (may exceed max), *picked the entry the
+ * selector `device` would choose (NULL: TRANSMUTE_DEVICE or automatic), or -1
+ * with a message in err when the selector matches nothing. */
+TM_API tm_status tm_devices_list(const char *device, struct tm_device_info *list,
+                                 int max, int *count, int *picked,
+                                 char *err, size_t errlen);
+
+/* ---- Context --------------------------------------------------------- */
+
+struct tm_ctx_params {
+    /* "cpu", "vulkan", a Vulkan device index, or part of a device name.
+     * NULL or "" reads TRANSMUTE_DEVICE, then picks automatically: the best
+     * Vulkan GPU (discrete > integrated > virtual), else the CPU. */
+    const char *device;
+    int threads;            /* CPU backend threads; 0 = all cores */
+    bool validate;          /* enable VK_LAYER_KHRONOS_validation (also TRANSMUTE_VALIDATE=1) */
+    tm_log_fn log;          /* NULL = silent */
+    void *log_priv;
+    tm_log_level log_level; /* 0 = TM_LOG_WARN */
+};
+
+/* Creates a context on the chosen device. On failure *out is NULL and err
+ * holds a one-line message. params may be NULL (all defaults). */
+TM_API tm_status tm_ctx_create(const struct tm_ctx_params *params, tm_ctx **out,
+                               char *err, size_t errlen);
+
+/* Frees the context and NULLs the handle; &NULL is a no-op. Models loaded in
+ * it must be destroyed first. */
+TM_API void tm_ctx_destroy(tm_ctx **ctx);
+
+/* The last error message of any call on this context (or its models). */
+TM_API const char *tm_ctx_error(const tm_ctx *ctx);
+
+/* The device the context runs on. */
+TM_API const struct tm_device_info *tm_ctx_device(const tm_ctx *ctx);
+
+/* Number of validation-layer messages seen so far (0 without validation). */
+TM_API int tm_ctx_validation_messages(const tm_ctx *ctx);
+
+/* ---- Models ---------------------------------------------------------- */
+
+struct tm_model_info {
+    const char *arch;      /* "resnet" or "unet" */
+    int input_nc, output_nc;
+    int pad_multiple;      /* image sides are padded to a multiple of this */
+    uint64_t n_params;     /* number of learned scalars */
+    int n_tensors;         /* tensors in the file */
+    uint64_t file_size;    /* bytes */
+};
+
+/* Loads a safetensors model. Every tensor is checked against the
+ * architecture its metadata describes; a problem is an error naming it. */
+TM_API tm_status tm_model_load(tm_ctx *ctx, const char *path, tm_model **out);
+
+/* Same from memory; the bytes are copied, the caller keeps its buffer. */
+TM_API tm_status tm_model_load_memory(tm_ctx *ctx, const void *data, size_t size,
+                                      tm_model **out);
+
+TM_API void tm_model_destroy(tm_model **model);
+
+TM_API const struct tm_model_info *tm_model_info(const tm_model *model);
+
+/* A metadata value, or NULL. The string lives as long as the model. */
+TM_API const char *tm_model_meta(const tm_model *model, const char *key);
+
+/* Metadata entries in file order: returns false past the end. */
+TM_API bool tm_model_meta_at(const tm_model *model, int i, const char **key,
+                             const char **value);
+
+/* ---- Translation ----------------------------------------------------- */
+
+typedef enum tm_sample_type {
+    TM_U8 = 0,  /* 0..255 */
+    TM_U16,     /* 0..65535 */
+    TM_F32,     /* 0..1 */
+} tm_sample_type;
+
+/* An interleaved image in host memory. channels: 1 gray, 2 gray+alpha,
+ * 3 RGB, 4 RGBA. stride is in bytes (0 = tightly packed). */
+struct tm_image {
+    void *data;
+    int width, height;
+    int channels;
+    tm_sample_type type;
+    size_t stride;
+};
+
+typedef bool (*tm_progress_fn)(void *priv, double fraction); /* return false to cancel */
+
+struct tm_translate_params {
+    tm_progress_fn progress;   /* called with 0..1 as work proceeds; may be NULL */
+    void *progress_priv;
+    const volatile int *cancel; /* checked between ops when non-NULL */
+};
+
+/* Translates in to out (same width and height; any channels and type).
+ * Pre- and post-processing follow the official test code: x/255*2-1 in,
+ * (y+1)/2 out, clamped and rounded; sides are reflect-padded to the
+ * model's multiple and cropped back. Alpha passes through untouched. A gray
+ * image feeds a 3-channel model as R=G=B. out->data may equal in->data when
+ * both have the same layout. */
+TM_API tm_status tm_translate(tm_model *model, const struct tm_image *in,
+                              struct tm_image *out,
+                              const struct tm_translate_params *params);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
