@@ -1,0 +1,20 @@
+/* model.h: the model object shared by model.c (loading) and translate.c. */
+#ifndef TM_MODEL_H
+#define TM_MODEL_H
+
+#include "backend.h"
+#include "models/models.h"
+
+struct tm_model {
+    tm_ctx *ctx;
+    struct tm_model_info info;
+    struct tm_arch arch;
+    struct tm_safetensors st;   /* names and metadata; data pointers are dropped */
+    float *arena;               /* float32 copies of every weight tensor */
+    struct tm_graph graph;
+    void *dev_params;           /* the backend's copy of the weights */
+    void *plan;                 /* the plan for the last input size */
+    int plan_h, plan_w;
+};
+
+#endif

@@ -1,0 +1,63 @@
+/* models.h: building a model's op graph from its weight file.
+ *
+ * A builder walks the architecture in the official layer order, asking for
+ * each parameter by its official state_dict name and shape. The first
+ * problem (missing tensor, wrong shape) sticks in b->status/b->err and
+ * every later call becomes a no-op returning -1, so builders read straight. */
+#ifndef TM_MODELS_H
+#define TM_MODELS_H
+
+#include "../graph.h"
+#include "../weights/safetensors.h"
+
+enum tm_norm_kind { TM_NORM_NONE, TM_NORM_INSTANCE, TM_NORM_BATCH };
+
+struct tm_arch {
+    int input_nc, output_nc, ngf;
+    enum tm_norm_kind norm;
+    int image_stats;    /* batch norm: per-image statistics */
+    int n_blocks;       /* resnet */
+    int reflect;        /* resnet blocks: reflect (1) or zero (0) padding */
+    int dropout;        /* resnet: dropout layers present (shift key indices) */
+    int num_downs;      /* unet */
+};
+
+struct tm_build {
+    struct tm_graph *g;
+    const struct tm_safetensors *st;
+    float *const *f32;   /* float32 data of each st tensor, by index */
+    char *used;          /* per st tensor: claimed by the architecture */
+    const struct tm_arch *arch;
+    tm_status status;
+    char err[384];
+};
+
+/* The parameter `name` with exactly this shape, as a graph param id. */
+int tm_build_param(struct tm_build *b, const char *name, int ndim, const int64_t *dims);
+
+/* Like tm_build_param, but absence is fine (returns -1 without error). */
+int tm_build_param_opt(struct tm_build *b, const char *name, int ndim, const int64_t *dims);
+
+/* Conv2d / ConvTranspose2d layer `prefix` (prefix.weight, prefix.bias).
+ * Returns the output value id, -1 after an error. */
+int tm_build_conv(struct tm_build *b, int x, const char *prefix, int cin, int cout,
+                  const struct tm_conv_attr *a, int bias);
+int tm_build_convt(struct tm_build *b, int x, const char *prefix, int cin, int cout,
+                   const struct tm_conv_attr *a, int bias);
+
+/* The architecture's norm layer `prefix` over c channels (nothing for none). */
+int tm_build_norm(struct tm_build *b, int x, const char *prefix, int c);
+
+/* Applies an activation to x: fused into the node that just produced x
+ * when it has none, else as its own node. Only valid when nothing else has
+ * read x yet, which is how in-place activations behave in the official code. */
+int tm_build_act(struct tm_build *b, int x, int act, float slope);
+
+int tm_build_add(struct tm_build *b, int x, int y);
+int tm_build_concat(struct tm_build *b, int x, int y);
+
+/* Builds the graph of each architecture; g->input/g->output set on success. */
+void tm_build_resnet(struct tm_build *b);
+void tm_build_unet(struct tm_build *b);
+
+#endif

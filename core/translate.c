@@ -1,0 +1,201 @@
+/* translate.c: from caller pixels to the network's input and back.
+ *
+ * Pre- and post-processing follow the official test code: x/255*2-1 in,
+ * (y+1)/2 out, clamped, and rounded to the output type. The network needs
+ * sides that are a multiple of the model's pad_multiple; the image is
+ * extended at the right and bottom by mirroring (as ReflectionPad2d does,
+ * repeated for extensions longer than the image) and cropped back. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+/* Beyond this a request is a mistake, not an image. */
+#define MAX_SIDE 65536
+#define MAX_PIXELS ((size_t)1 << 28)
+
+static size_t sample_size(tm_sample_type t)
+{
+    return t == TM_U8 ? 1 : t == TM_U16 ? 2 : 4;
+}
+
+static size_t row_stride(const struct tm_image *im)
+{
+    return im->stride ? im->stride : (size_t)im->width * (size_t)im->channels * sample_size(im->type);
+}
+
+static float load_sample(const struct tm_image *im, int x, int y, int c)
+{
+    const uint8_t *row = (const uint8_t *)im->data + (size_t)y * row_stride(im);
+    size_t i = (size_t)x * (size_t)im->channels + (size_t)c;
+    switch (im->type) {
+    case TM_U8: return row[i] / 255.0f;
+    case TM_U16: return ((const uint16_t *)(const void *)row)[i] / 65535.0f;
+    default: return ((const float *)(const void *)row)[i];
+    }
+}
+
+static void store_sample(struct tm_image *im, int x, int y, int c, float v)
+{
+    uint8_t *row = (uint8_t *)im->data + (size_t)y * row_stride(im);
+    size_t i = (size_t)x * (size_t)im->channels + (size_t)c;
+    v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+    switch (im->type) {
+    case TM_U8: row[i] = (uint8_t)lrintf(v * 255.0f); break;
+    case TM_U16: ((uint16_t *)(void *)row)[i] = (uint16_t)lrintf(v * 65535.0f); break;
+    default: ((float *)(void *)row)[i] = v;
+    }
+}
+
+static int has_alpha(const struct tm_image *im)
+{
+    return im->channels == 2 || im->channels == 4;
+}
+
+/* Mirror index into 0..n-1 with period 2n-2, the edge not repeated. */
+static int mirror(int i, int n)
+{
+    if (n == 1)
+        return 0;
+    int p = 2 * n - 2;
+    i %= p;
+    return i < n ? i : p - i;
+}
+
+static tm_status check_image(tm_ctx *ctx, const struct tm_image *im, const char *what)
+{
+    if (!im || !im->data)
+        return tm_fail(ctx, TM_ERR_INVALID, "%s image has no pixel data", what);
+    if (im->width < 1 || im->height < 1)
+        return tm_fail(ctx, TM_ERR_INVALID, "%s image is %dx%d: nothing to translate", what,
+                       im->width, im->height);
+    if (im->width > MAX_SIDE || im->height > MAX_SIDE ||
+        (size_t)im->width * (size_t)im->height > MAX_PIXELS)
+        return tm_fail(ctx, TM_ERR_INVALID, "%s image %dx%d is too large (at most %d per side, %zu pixels)",
+                       what, im->width, im->height, MAX_SIDE, MAX_PIXELS);
+    if (im->channels < 1 || im->channels > 4 || (unsigned)im->type > TM_F32)
+        return tm_fail(ctx, TM_ERR_INVALID, "%s image: unsupported layout (%d channels)", what,
+                       im->channels);
+    if (im->stride && im->stride < (size_t)im->width * (size_t)im->channels * sample_size(im->type))
+        return tm_fail(ctx, TM_ERR_INVALID, "%s image: stride %zu is shorter than a row", what,
+                       im->stride);
+    return TM_OK;
+}
+
+static tm_status check_pair(tm_model *m, const struct tm_image *in, const struct tm_image *out)
+{
+    tm_status s;
+    if ((s = check_image(m->ctx, in, "input")) || (s = check_image(m->ctx, out, "output")))
+        return s;
+    if (in->width != out->width || in->height != out->height)
+        return tm_fail(m->ctx, TM_ERR_INVALID, "output image is %dx%d, input %dx%d: sizes must match",
+                       out->width, out->height, in->width, in->height);
+    int in_color = in->channels - has_alpha(in), out_color = out->channels - has_alpha(out);
+    if (in_color < m->info.input_nc && m->info.input_nc != 3)
+        return tm_fail(m->ctx, TM_ERR_INVALID, "model takes %d-channel images, the input has %d",
+                       m->info.input_nc, in_color);
+    if (in_color > m->info.input_nc)
+        return tm_fail(m->ctx, TM_ERR_INVALID, "model takes %d-channel images, the input has %d color channels",
+                       m->info.input_nc, in_color);
+    if (out_color != m->info.output_nc && !(m->info.output_nc == 1 && out_color == 3))
+        return tm_fail(m->ctx, TM_ERR_INVALID, "model makes %d-channel images, the output has %d color channels",
+                       m->info.output_nc, out_color);
+    if (in->data == out->data && (in->channels != out->channels || in->type != out->type ||
+                                  row_stride(in) != row_stride(out)))
+        return tm_fail(m->ctx, TM_ERR_INVALID, "in-place translation needs identical layouts");
+    return TM_OK;
+}
+
+/* CHW planes of the padded input, in -1..1; gray feeds every model channel. */
+static void pack_input(const tm_model *m, const struct tm_image *in, float *x, int ph, int pw)
+{
+    int color = in->channels - has_alpha(in);
+    for (int c = 0; c < m->info.input_nc; c++) {
+        int src_c = color == 1 ? 0 : c;
+        float *plane = x + (size_t)c * (size_t)ph * (size_t)pw;
+        for (int y = 0; y < ph; y++) {
+            int sy = mirror(y, in->height);
+            for (int xx = 0; xx < pw; xx++)
+                plane[(size_t)y * (size_t)pw + (size_t)xx] =
+                    load_sample(in, mirror(xx, in->width), sy, src_c) * 2.0f - 1.0f;
+        }
+    }
+}
+
+static void unpack_output(const tm_model *m, const float *y, int ph, int pw,
+                          const struct tm_image *in, struct tm_image *out)
+{
+    int color = out->channels - has_alpha(out);
+    for (int r = 0; r < out->height; r++) {
+        for (int x = 0; x < out->width; x++) {
+            for (int c = 0; c < color; c++) {
+                int src_c = m->info.output_nc == 1 ? 0 : c;
+                float v = y[((size_t)src_c * (size_t)ph + (size_t)r) * (size_t)pw + (size_t)x];
+                store_sample(out, x, r, c, (v + 1.0f) * 0.5f);
+            }
+            if (has_alpha(out))
+                store_sample(out, x, r, color,
+                             has_alpha(in) ? load_sample(in, x, r, in->channels - 1) : 1.0f);
+        }
+    }
+}
+
+/* The backend plan for a ph x pw input, reused while the size stays. */
+static tm_status get_plan(tm_model *m, int ph, int pw)
+{
+    struct tm_backend *be = m->ctx->backend;
+    if (m->plan && m->plan_h == ph && m->plan_w == pw)
+        return TM_OK;
+    if (m->plan) {
+        be->vt->plan_destroy(be, m->plan);
+        m->plan = NULL;
+    }
+    char err[256];
+    tm_status s = tm_graph_infer(&m->graph, ph, pw, err, sizeof err);
+    if (s)
+        return tm_fail(m->ctx, s, "image %dx%d (padded): %s", pw, ph, err);
+    if ((s = be->vt->plan_create(be, &m->graph, m->dev_params, &m->plan)))
+        return s;
+    m->plan_h = ph;
+    m->plan_w = pw;
+    return TM_OK;
+}
+
+static int round_up(int v, int m)
+{
+    return (v + m - 1) / m * m;
+}
+
+tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *out,
+                       const struct tm_translate_params *params)
+{
+    tm_status s = check_pair(m, in, out);
+    if (s)
+        return s;
+    int ph = round_up(in->height, m->info.pad_multiple);
+    int pw = round_up(in->width, m->info.pad_multiple);
+    if ((s = get_plan(m, ph, pw)))
+        return s;
+    size_t plane = (size_t)ph * (size_t)pw;
+    float *x = malloc(plane * (size_t)m->info.input_nc * sizeof *x);
+    float *y = malloc(plane * (size_t)m->info.output_nc * sizeof *y);
+    if (!x || !y) {
+        s = tm_fail(m->ctx, TM_ERR_NOMEM, "out of memory for a %dx%d image", pw, ph);
+    } else {
+        struct tm_run_opts opts = { 0 };
+        if (params) {
+            opts.progress = params->progress;
+            opts.progress_priv = params->progress_priv;
+            opts.cancel = params->cancel;
+        }
+        pack_input(m, in, x, ph, pw);
+        struct tm_backend *be = m->ctx->backend;
+        s = be->vt->plan_run(be, m->plan, x, y, &opts);
+        if (!s)
+            unpack_output(m, y, ph, pw, in, out);
+    }
+    free(x);
+    free(y);
+    return s;
+}
