@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Transmute builds and tests with.
+# Idempotent and non-interactive; uses sudo when not run as root.
+set -euo pipefail
+
+pkgs=(
+  build-essential meson ninja-build pkg-config
+  libvulkan-dev glslang-tools libpng-dev libjpeg-dev libjson-c-dev
+  mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
+  python3 python3-numpy python3-torch
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
