@@ -129,9 +129,10 @@ static tm_status open_backend(tm_ctx *ctx)
 {
     struct tm_device_info list[MAX_DEVICES];
     char why[256] = "";
-    cpu_info(&list[0]);
-    int n = 1 + tm_vk_enumerate(list + 1, MAX_DEVICES - 1, why, sizeof why);
     const char *sel = selector_or_env(ctx->params.device);
+    cpu_info(&list[0]);
+    /* Asking for the CPU must not touch the Vulkan loader at all. */
+    int n = sel && !strcmp(sel, "cpu") ? 1 : 1 + tm_vk_enumerate(list + 1, MAX_DEVICES - 1, why, sizeof why);
     int i = pick_device(sel, list, n, why, ctx->err, sizeof ctx->err);
     if (i < 0)
         return TM_ERR_INVALID;

@@ -1,0 +1,104 @@
+/* cmd_info.c: `transmute info MODEL`. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char info_help[] =
+    "Usage: transmute info [OPTIONS] MODEL\n"
+    "\n"
+    "Loads MODEL (a safetensors file) on the CPU backend, checks it, and prints\n"
+    "its architecture, input and output channels, the multiple image sides are\n"
+    "padded to, every metadata entry (the hyper-parameters), the number of\n"
+    "learned parameters and tensors, and the file size.\n"
+    "\n"
+    "Options:\n"
+    "  -v, --verbose   also print the library's informational messages\n"
+    "  -h, --help      show this help\n";
+
+/* 1234567 -> "1,234,567" */
+static const char *group_digits(uint64_t v, char *buf, size_t len)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < len; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int verbose = 0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'v': verbose++; break;
+        case 'h': fputs(info_help, stdout); return EXIT_OK;
+        default:
+            if (optopt)
+                cli_usage_error("info", "unknown option '-%c'", optopt);
+            cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1)
+        cli_usage_error("info", argc - optind == 0 ? "no model file given"
+                                                  : "give exactly one model file");
+    const char *path = argv[optind];
+
+    struct cli_log lg = {cli_log_level(verbose, false), NULL};
+    struct tm_ctx_params p = {
+        .device = "cpu",
+        .log = cli_log_fn,
+        .log_priv = &lg,
+        .log_level = lg.level,
+    };
+    tm_ctx *ctx = NULL;
+    char err[512];
+    if (tm_ctx_create(&p, &ctx, err, sizeof err) != TM_OK) {
+        cli_err("%s", err);
+        return EXIT_FAIL;
+    }
+    tm_model *m = NULL;
+    if (tm_model_load(ctx, path, &m) != TM_OK) {
+        cli_err("%s", tm_ctx_error(ctx));
+        tm_ctx_destroy(&ctx);
+        return EXIT_FAIL;
+    }
+    const struct tm_model_info *mi = tm_model_info(m);
+    char b1[64], b2[64];
+    printf("file:          %s\n", path);
+    if (mi->file_size < 1024)
+        printf("file size:     %" PRIu64 " bytes\n", mi->file_size);
+    else
+        printf("file size:     %s (%" PRIu64 " bytes)\n",
+               cli_human_bytes(mi->file_size, b1, sizeof b1), mi->file_size);
+    printf("architecture:  %s\n", mi->arch ? mi->arch : "?");
+    printf("channels:      %d in, %d out\n", mi->input_nc, mi->output_nc);
+    printf("pad multiple:  %d\n", mi->pad_multiple);
+    printf("parameters:    %s\n", group_digits(mi->n_params, b2, sizeof b2));
+    printf("tensors:       %d\n", mi->n_tensors);
+    printf("metadata:\n");
+    const char *k, *v;
+    int n = 0;
+    for (int i = 0; tm_model_meta_at(m, i, &k, &v); i++, n++)
+        printf("  %s = %s\n", k, v);
+    if (n == 0)
+        printf("  (none)\n");
+    tm_model_destroy(&m);
+    tm_ctx_destroy(&ctx);
+    return EXIT_OK;
+}
