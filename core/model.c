@@ -82,11 +82,12 @@ static tm_status read_arch(tm_model *m)
         if (a->reflect < 0 || a->dropout < 0)
             return TM_ERR_UNSUPPORTED;
         m->info.pad_multiple = 4;
+        m->min_side = 8; /* 2x2 after both downsamplings: room for reflect padding 1 */
         return meta_int(m, "n_blocks", 0, MAX_BLOCKS, &a->n_blocks, INT_MIN);
     }
     if ((s = meta_int(m, "num_downs", 5, 10, &a->num_downs, INT_MIN)))
         return s;
-    m->info.pad_multiple = 1 << a->num_downs;
+    m->info.pad_multiple = m->min_side = 1 << a->num_downs;
     return TM_OK;
 }
 

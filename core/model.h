@@ -9,6 +9,7 @@ struct tm_model {
     tm_ctx *ctx;
     struct tm_model_info info;
     struct tm_arch arch;
+    int min_side;               /* smallest padded side the graph accepts */
     struct tm_safetensors st;   /* names and metadata; data pointers are dropped */
     float *arena;               /* float32 copies of every weight tensor */
     struct tm_graph graph;

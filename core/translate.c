@@ -4,7 +4,9 @@
  * (y+1)/2 out, clamped, and rounded to the output type. The network needs
  * sides that are a multiple of the model's pad_multiple; the image is
  * extended at the right and bottom by mirroring (as ReflectionPad2d does,
- * repeated for extensions longer than the image) and cropped back. */
+ * repeated for extensions longer than the image) and cropped back. The
+ * ResNet's padded sides are at least 8 so its innermost reflect padding has
+ * room. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,9 +164,13 @@ static tm_status get_plan(tm_model *m, int ph, int pw)
     return TM_OK;
 }
 
-static int round_up(int v, int m)
+/* The padded side: a multiple of the network's stride, and no smaller than
+ * it can take (tiny images are mirrored out to that size). */
+static int padded_side(const tm_model *m, int v)
 {
-    return (v + m - 1) / m * m;
+    int mult = m->info.pad_multiple;
+    v = (v + mult - 1) / mult * mult;
+    return v < m->min_side ? m->min_side : v;
 }
 
 tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *out,
@@ -173,8 +179,8 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
     tm_status s = check_pair(m, in, out);
     if (s)
         return s;
-    int ph = round_up(in->height, m->info.pad_multiple);
-    int pw = round_up(in->width, m->info.pad_multiple);
+    int ph = padded_side(m, in->height);
+    int pw = padded_side(m, in->width);
     if ((s = get_plan(m, ph, pw)))
         return s;
     size_t plane = (size_t)ph * (size_t)pw;
