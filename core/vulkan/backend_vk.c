@@ -1,0 +1,525 @@
+/* backend_vk.c: the Vulkan backend's vtable: creation, parameter upload,
+ * and plans (activation memory plus the whole forward pass recorded once
+ * into a single command buffer that every run resubmits). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk.h"
+
+struct vk_params {
+    struct vk_alloc *tensors;  /* by tensor id; params only */
+    struct vk_alloc *stats;    /* by node id: batch norm running (mean, rstd) */
+    int n_tensors, n_nodes;
+};
+
+struct vk_plan {
+    struct vk_alloc *slots;
+    int n_slots;
+    struct vk_alloc scratch;   /* per-image norm statistics, reused by every norm */
+    struct vk_alloc stage_in, stage_out;
+    size_t in_bytes, out_bytes;
+    VkDescriptorPool pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+};
+
+tm_status vk_check_fail(struct vk_backend *be, VkResult r, const char *call, const char *file,
+                        int line)
+{
+    bool oom = r == VK_ERROR_OUT_OF_HOST_MEMORY || r == VK_ERROR_OUT_OF_DEVICE_MEMORY;
+    return tm_fail(be->ctx, oom ? TM_ERR_NOMEM : TM_ERR_DEVICE, "%s failed: %s (%s:%d)", call,
+                   vk_result_str(r), file, line);
+}
+
+static struct vk_backend *vkbe(struct tm_backend *b)
+{
+    return (struct vk_backend *)b;
+}
+
+/* ---- Parameters --------------------------------------------------------- */
+
+static size_t param_numel(const struct tm_tensor *t)
+{
+    size_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= (size_t)t->dims[i];
+    return n;
+}
+
+/* ConvTranspose2d weights [Cin][Cout][K] become the GEMM's [Cout][Cin*K]. */
+static float *convt_relayout(const struct tm_tensor *t)
+{
+    size_t ci_n = (size_t)t->dims[0], co_n = (size_t)t->dims[1];
+    size_t k = (size_t)t->dims[2] * (size_t)t->dims[3];
+    float *w = malloc(sizeof *w * ci_n * co_n * k);
+    if (!w)
+        return NULL;
+    for (size_t ci = 0; ci < ci_n; ci++)
+        for (size_t co = 0; co < co_n; co++)
+            memcpy(&w[(co * ci_n + ci) * k], &t->data[(ci * co_n + co) * k], sizeof *w * k);
+    return w;
+}
+
+/* Direct-form layout [K][m_pad] (see vk_conv_direct) from either PyTorch
+ * layout; padding channels are zero. */
+static float *direct_relayout(const struct tm_tensor *t, bool transposed, size_t *bytes)
+{
+    size_t co_n = (size_t)t->dims[transposed ? 1 : 0], ci_n = (size_t)t->dims[transposed ? 0 : 1];
+    size_t kk = (size_t)t->dims[2] * (size_t)t->dims[3], k_n = ci_n * kk;
+    size_t m_pad = (size_t)vk_direct_m_pad((int)co_n);
+    *bytes = sizeof(float) * k_n * m_pad;
+    float *w = calloc(k_n * m_pad, sizeof *w);
+    if (!w)
+        return NULL;
+    for (size_t co = 0; co < co_n; co++)
+        for (size_t ci = 0; ci < ci_n; ci++)
+            for (size_t r = 0; r < kk; r++) {
+                size_t src = transposed ? (ci * co_n + co) * kk + r : (co * ci_n + ci) * kk + r;
+                w[(ci * kk + r) * m_pad + co] = t->data[src];
+            }
+    return w;
+}
+
+/* Eval-mode batch norm reduces to the same (mean, rstd) pairs the stats
+ * shader makes, so it shares the apply shader. Computed in double. */
+static float *bn_running_stats(const struct tm_graph *g, const struct tm_node *nd)
+{
+    const struct tm_tensor *m = &g->tensors[nd->mean], *v = &g->tensors[nd->var];
+    size_t c = param_numel(m);
+    float *s = malloc(sizeof *s * 2 * c);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < c; i++) {
+        s[2 * i] = m->data[i];
+        s[2 * i + 1] = (float)(1.0 / sqrt((double)v->data[i] + (double)nd->norm.eps));
+    }
+    return s;
+}
+
+struct upload {
+    const void *src;
+    size_t size;
+    struct vk_alloc *dst;
+};
+
+/* Copies host data into device allocations: directly when the memory is
+ * mapped (UMA, lavapipe), else through one staging buffer and one submit. */
+static tm_status upload_all(struct vk_backend *be, const struct upload *u, int n)
+{
+    size_t staged = 0;
+    for (int i = 0; i < n; i++) {
+        if (u[i].dst->map) {
+            memcpy(u[i].dst->map, u[i].src, u[i].size);
+            tm_status s = vk_flush(be, &be->dev_heap, u[i].dst);
+            if (s)
+                return s;
+        } else {
+            staged += (u[i].size + be->caps.align - 1) / be->caps.align * be->caps.align;
+        }
+    }
+    if (!staged)
+        return TM_OK;
+    struct vk_alloc st;
+    VkCommandBuffer cmd;
+    tm_status s = vk_alloc(be, &be->host_heap, staged, &st);
+    if (s)
+        return s;
+    if (!(s = vk_oneshot_begin(be, &cmd))) {
+        VkDeviceSize off = 0;
+        for (int i = 0; i < n; i++) {
+            if (u[i].dst->map)
+                continue;
+            memcpy((char *)st.map + off, u[i].src, u[i].size);
+            VkBufferCopy c = {st.off + off, u[i].dst->off, u[i].size};
+            be->fn.vkCmdCopyBuffer(cmd, st.buf, u[i].dst->buf, 1, &c);
+            off += (u[i].size + be->caps.align - 1) / be->caps.align * be->caps.align;
+        }
+        vk_barrier(be, cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
+        s = vk_flush(be, &be->host_heap, &st);
+        s = s ? s : vk_oneshot_end(be, cmd);
+    }
+    vk_free(be, &be->host_heap, &st);
+    return s;
+}
+
+static void params_free(struct tm_backend *b, void *params)
+{
+    struct vk_backend *be = vkbe(b);
+    struct vk_params *p = params;
+    if (!p)
+        return;
+    for (int i = 0; p->tensors && i < p->n_tensors; i++)
+        vk_free(be, &be->dev_heap, &p->tensors[i]);
+    for (int i = 0; p->stats && i < p->n_nodes; i++)
+        vk_free(be, &be->dev_heap, &p->stats[i]);
+    free(p->tensors);
+    free(p->stats);
+    free(p);
+}
+
+/* Host data for each upload: the tensor itself, or a re-laid copy (kept in
+ * owned[] for the caller to free). */
+struct collect {
+    struct upload *u;
+    int n;
+    void **owned;         /* re-laid host copies, by tensor id, then by node */
+    size_t *owned_bytes;
+};
+
+static tm_status relayout_weight(struct vk_backend *be, const struct tm_graph *g,
+                                 const struct tm_node *nd, struct collect *c)
+{
+    const struct tm_tensor *t = &g->tensors[nd->w];
+    bool convt = nd->op == TM_OP_CONVT2D;
+    if (c->owned[nd->w] || (!convt && !vk_conv_direct(be)))
+        return TM_OK;
+    if (t->ndim != 4)
+        return tm_fail(be->ctx, TM_ERR_INVALID, "conv weight %s is not 4-d",
+                       t->name ? t->name : "?");
+    c->owned_bytes[nd->w] = sizeof(float) * param_numel(t);
+    c->owned[nd->w] = vk_conv_direct(be) ? direct_relayout(t, convt, &c->owned_bytes[nd->w])
+                                         : convt_relayout(t);
+    return c->owned[nd->w] ? TM_OK : tm_fail(be->ctx, TM_ERR_NOMEM, "out of host memory");
+}
+
+static tm_status bn_stats(struct vk_backend *be, const struct tm_graph *g, int i,
+                          struct vk_params *p, struct collect *c)
+{
+    const struct tm_node *nd = &g->nodes[i];
+    if (nd->mean < 0 || nd->var < 0)
+        return tm_fail(be->ctx, TM_ERR_INVALID, "batch norm %s lacks running stats",
+                       nd->label ? nd->label : "?");
+    float *s = bn_running_stats(g, nd);
+    size_t bytes = sizeof(float) * 2 * param_numel(&g->tensors[nd->mean]);
+    c->owned[g->n_tensors + i] = s;
+    tm_status st = s ? vk_alloc(be, &be->dev_heap, bytes, &p->stats[i])
+                     : tm_fail(be->ctx, TM_ERR_NOMEM, "out of host memory");
+    if (!st)
+        c->u[c->n++] = (struct upload){s, bytes, &p->stats[i]};
+    return st;
+}
+
+/* Host data for each upload: the tensor itself or a re-laid copy. */
+static tm_status params_collect(struct vk_backend *be, const struct tm_graph *g,
+                                struct vk_params *p, struct collect *c)
+{
+    tm_status s = TM_OK;
+    for (int i = 0; i < g->n_nodes && !s; i++) {
+        const struct tm_node *nd = &g->nodes[i];
+        if ((nd->op == TM_OP_CONV2D || nd->op == TM_OP_CONVT2D) && nd->w >= 0)
+            s = relayout_weight(be, g, nd, c);
+        if (!s && nd->op == TM_OP_BATCHNORM && !nd->norm.image_stats)
+            s = bn_stats(be, g, i, p, c);
+    }
+    for (int t = 0; t < g->n_tensors && !s; t++) {
+        const struct tm_tensor *tt = &g->tensors[t];
+        if (tt->kind != TM_T_PARAM)
+            continue;
+        size_t bytes = c->owned[t] ? c->owned_bytes[t] : sizeof(float) * param_numel(tt);
+        s = vk_alloc(be, &be->dev_heap, bytes, &p->tensors[t]);
+        if (!s)
+            c->u[c->n++] = (struct upload){c->owned[t] ? c->owned[t] : tt->data, bytes,
+                                           &p->tensors[t]};
+    }
+    return s;
+}
+
+static tm_status params_upload(struct tm_backend *b, const struct tm_graph *g, void **out)
+{
+    struct vk_backend *be = vkbe(b);
+    size_t n_owned = (size_t)g->n_tensors + (size_t)g->n_nodes + 1;
+    struct vk_params *p = calloc(1, sizeof *p);
+    struct collect c = {
+        .u = calloc(n_owned, sizeof *c.u),
+        .owned = calloc(n_owned, sizeof *c.owned),
+        .owned_bytes = calloc(n_owned, sizeof *c.owned_bytes),
+    };
+    tm_status s = TM_ERR_NOMEM;
+    *out = NULL;
+    if (p) {
+        p->n_tensors = g->n_tensors;
+        p->n_nodes = g->n_nodes;
+        p->tensors = calloc((size_t)g->n_tensors + 1, sizeof *p->tensors);
+        p->stats = calloc((size_t)g->n_nodes + 1, sizeof *p->stats);
+    }
+    if (!p || !c.u || !c.owned || !c.owned_bytes || !p->tensors || !p->stats)
+        tm_fail(be->ctx, s, "out of host memory");
+    else if (!(s = params_collect(be, g, p, &c)))
+        s = upload_all(be, c.u, c.n);
+    for (size_t i = 0; c.owned && i < n_owned; i++)
+        free(c.owned[i]);
+    free(c.owned);
+    free(c.owned_bytes);
+    free(c.u);
+    if (s)
+        params_free(b, p);
+    else
+        *out = p;
+    return s;
+}
+/* ---- Plans -------------------------------------------------------------- */
+
+static void plan_destroy(struct tm_backend *b, void *plan)
+{
+    struct vk_backend *be = vkbe(b);
+    struct vk_plan *p = plan;
+    if (!p)
+        return;
+    if (p->fence)
+        be->fn.vkDestroyFence(be->device, p->fence, NULL);
+    if (p->cmd)
+        be->fn.vkFreeCommandBuffers(be->device, be->cmd_pool, 1, &p->cmd);
+    if (p->pool)
+        be->fn.vkDestroyDescriptorPool(be->device, p->pool, NULL);
+    for (int i = 0; p->slots && i < p->n_slots; i++)
+        vk_free(be, &be->dev_heap, &p->slots[i]);
+    free(p->slots);
+    vk_free(be, &be->dev_heap, &p->scratch);
+    vk_free(be, &be->host_heap, &p->stage_in);
+    vk_free(be, &be->host_heap, &p->stage_out);
+    free(p);
+}
+
+static tm_status alloc_slots(struct vk_backend *be, const struct tm_graph *g,
+                             struct vk_plan *p, const size_t *slot_size)
+{
+    for (int i = 0; i < p->n_slots; i++) {
+        if (slot_size[i] > be->caps.max_storage_range)
+            return tm_fail(be->ctx, TM_ERR_UNSUPPORTED,
+                           "image too large for this Vulkan device: a %zu MiB activation "
+                           "exceeds its %u MiB buffer range",
+                           slot_size[i] >> 20, be->caps.max_storage_range >> 20);
+        tm_status s = vk_alloc(be, &be->dev_heap, slot_size[i], &p->slots[i]);
+        if (s)
+            return s;
+    }
+    size_t scratch = 8;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct tm_node *nd = &g->nodes[i];
+        if (nd->op == TM_OP_INSTNORM || nd->op == TM_OP_BATCHNORM) {
+            size_t need = 2 * sizeof(float) * (size_t)g->tensors[nd->in[0]].c;
+            scratch = need > scratch ? need : scratch;
+        }
+    }
+    p->in_bytes = tm_value_numel(&g->tensors[g->input]) * sizeof(float);
+    p->out_bytes = tm_value_numel(&g->tensors[g->output]) * sizeof(float);
+    tm_status s = vk_alloc(be, &be->dev_heap, scratch, &p->scratch);
+    s = s ? s : vk_alloc(be, &be->host_heap, p->in_bytes, &p->stage_in);
+    return s ? s : vk_alloc(be, &be->host_heap, p->out_bytes, &p->stage_out);
+}
+
+static tm_status plan_objects(struct vk_backend *be, const struct tm_graph *g, struct vk_plan *p)
+{
+    uint32_t sets = 2 * (uint32_t)g->n_nodes + 1; /* a norm takes two */
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * VK_MAX_BINDINGS};
+    VkDescriptorPoolCreateInfo pi = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = sets,
+        .poolSizeCount = 1,
+        .pPoolSizes = &ps,
+    };
+    VkCommandBufferAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = be->cmd_pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VK(be->fn.vkCreateDescriptorPool(be->device, &pi, NULL, &p->pool));
+    VK(be->fn.vkAllocateCommandBuffers(be->device, &ai, &p->cmd));
+    VK(be->fn.vkCreateFence(be->device, &fi, NULL, &p->fence));
+    return TM_OK;
+error:
+    return TM_ERR_DEVICE;
+}
+
+static struct vk_view value_view(const struct tm_graph *g, const struct vk_plan *p,
+                                 const int *slot_of, int t)
+{
+    const struct vk_alloc *a = &p->slots[slot_of[t]];
+    return (struct vk_view){a->buf, a->off, tm_value_numel(&g->tensors[t]) * sizeof(float)};
+}
+
+static struct vk_view param_view(const struct vk_params *pr, int t)
+{
+    const struct vk_alloc *a = &pr->tensors[t];
+    return (struct vk_view){a->buf, a->off, a->size};
+}
+
+static struct vk_node_io node_io(const struct tm_graph *g, const struct vk_plan *p,
+                                 const struct vk_params *pr, const int *slot_of, int i)
+{
+    const struct tm_node *nd = &g->nodes[i];
+    struct vk_node_io io = {
+        .out = value_view(g, p, slot_of, nd->out),
+        .scratch = {p->scratch.buf, p->scratch.off, p->scratch.size},
+        .has_w = nd->w >= 0,
+        .has_b = nd->b >= 0,
+        .has_stats = pr->stats[i].block != NULL,
+    };
+    for (int k = 0; k < 2; k++)
+        if (nd->in[k] >= 0)
+            io.in[k] = value_view(g, p, slot_of, nd->in[k]);
+    if (io.has_w)
+        io.w = param_view(pr, nd->w);
+    if (io.has_b)
+        io.b = param_view(pr, nd->b);
+    if (io.has_stats)
+        io.stats = (struct vk_view){pr->stats[i].buf, pr->stats[i].off, pr->stats[i].size};
+    return io;
+}
+
+/* The whole run: input upload, every node, output readback. The first
+ * barrier orders this run's input copy after the previous run's reads. */
+static tm_status record_plan(struct vk_backend *be, const struct tm_graph *g,
+                             struct vk_plan *p, const struct vk_params *pr, const int *slot_of)
+{
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkCommandBuffer cmd = p->cmd;
+    struct vk_view in = value_view(g, p, slot_of, g->input);
+    struct vk_view out = value_view(g, p, slot_of, g->output);
+    VK(be->fn.vkBeginCommandBuffer(cmd, &bi));
+    vk_barrier(be, cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
+               VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
+    VkBufferCopy c_in = {p->stage_in.off, in.off, p->in_bytes};
+    be->fn.vkCmdCopyBuffer(cmd, p->stage_in.buf, in.buf, 1, &c_in);
+    vk_barrier(be, cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct vk_node_io io = node_io(g, p, pr, slot_of, i);
+        tm_status s = vk_record_node(be, cmd, p->pool, g, &g->nodes[i], &io);
+        if (s)
+            return s;
+        if (i + 1 < g->n_nodes)
+            vk_barrier_compute(be, cmd);
+    }
+    vk_barrier(be, cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+               VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+    VkBufferCopy c_out = {out.off, p->stage_out.off, p->out_bytes};
+    be->fn.vkCmdCopyBuffer(cmd, out.buf, p->stage_out.buf, 1, &c_out);
+    vk_barrier(be, cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+               VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    VK(be->fn.vkEndCommandBuffer(cmd));
+    return TM_OK;
+error:
+    return TM_ERR_DEVICE;
+}
+
+static tm_status plan_create(struct tm_backend *b, const struct tm_graph *g, void *params,
+                             void **out)
+{
+    struct vk_backend *be = vkbe(b);
+    int *slot_of = NULL;
+    size_t *slot_size = NULL;
+    struct vk_plan *p = calloc(1, sizeof *p);
+    tm_status s = TM_ERR_NOMEM;
+    *out = NULL;
+    if (p)
+        p->n_slots = tm_graph_plan_memory(g, &slot_of, &slot_size);
+    if (p && p->n_slots > 0)
+        p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
+    if (!p || !p->slots)
+        tm_fail(be->ctx, s, "out of host memory");
+    else if (!(s = alloc_slots(be, g, p, slot_size)) && !(s = plan_objects(be, g, p)))
+        s = record_plan(be, g, p, params, slot_of);
+    free(slot_of);
+    free(slot_size);
+    if (s)
+        plan_destroy(b, p);
+    else
+        *out = p;
+    return s;
+}
+
+static bool report(const struct tm_run_opts *o, double f)
+{
+    return !o || !o->progress || o->progress(o->progress_priv, f);
+}
+
+static tm_status plan_run(struct tm_backend *b, void *plan, const float *in, float *out,
+                          const struct tm_run_opts *opts)
+{
+    struct vk_backend *be = vkbe(b);
+    struct vk_plan *p = plan;
+    if ((opts && opts->cancel && *opts->cancel) || !report(opts, 0.0))
+        return tm_fail(be->ctx, TM_ERR_CANCELLED, "cancelled");
+    memcpy(p->stage_in.map, in, p->in_bytes);
+    tm_status s = vk_flush(be, &be->host_heap, &p->stage_in);
+    s = s ? s : vk_submit_wait(be, p->cmd, p->fence);
+    s = s ? s : vk_invalidate(be, &be->host_heap, &p->stage_out);
+    if (s)
+        return s;
+    memcpy(out, p->stage_out.map, p->out_bytes);
+    report(opts, 1.0);
+    return TM_OK;
+}
+
+/* ---- Backend ------------------------------------------------------------ */
+
+static void vk_destroy(struct tm_backend *b)
+{
+    struct vk_backend *be = vkbe(b);
+    if (!be)
+        return;
+    if (be->device) {
+        be->fn.vkDeviceWaitIdle(be->device);
+        vk_free(be, &be->dev_heap, &be->dummy);
+        vk_pipelines_destroy(be);
+        vk_heap_destroy(be, &be->dev_heap);
+        vk_heap_destroy(be, &be->host_heap);
+    }
+    vk_device_destroy(be);
+    vk_instance_destroy(be);
+    vk_unload(&be->fn);
+    free(be);
+}
+
+static const struct tm_backend_vtbl vk_vtbl = {
+    .name = "vulkan",
+    .destroy = vk_destroy,
+    .params_upload = params_upload,
+    .params_free = params_free,
+    .plan_create = plan_create,
+    .plan_run = plan_run,
+    .plan_destroy = plan_destroy,
+};
+
+static tm_status backend_init(struct vk_backend *be, int index, bool validate)
+{
+    const VkBufferUsageFlags usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                                     VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                     VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    char why[256];
+    if (!vk_load_loader(&be->fn, why, sizeof why))
+        return tm_fail(be->ctx, TM_ERR_DEVICE, "%s", why);
+    tm_status s = vk_instance_create(be, validate);
+    s = s ? s : vk_device_create(be, index);
+    if (s)
+        return s;
+    vk_heap_init(&be->dev_heap, "device", 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, usage);
+    vk_heap_init(&be->host_heap, "staging", VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
+                 VK_MEMORY_PROPERTY_HOST_COHERENT_BIT | VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
+                 usage);
+    s = vk_pipelines_init(be);
+    return s ? s : vk_alloc(be, &be->dev_heap, 256, &be->dummy);
+}
+
+tm_status tm_backend_vk_create(tm_ctx *ctx, int index, bool validate, struct tm_backend **out)
+{
+    struct vk_backend *be = calloc(1, sizeof *be);
+    *out = NULL;
+    if (!be)
+        return tm_fail(ctx, TM_ERR_NOMEM, "out of host memory");
+    be->base.vt = &vk_vtbl;
+    be->base.ctx = ctx;
+    be->ctx = ctx;
+    tm_status s = backend_init(be, index, validate);
+    if (s) {
+        vk_destroy(&be->base);
+        return s;
+    }
+    *out = &be->base;
+    return TM_OK;
+}

@@ -1,0 +1,218 @@
+// gemm_conv.glsl: convolution as an implicit GEMM, shared by conv2d.comp and
+// convt2d.comp (which differ only in load_input(), defined before including
+// this file).
+//
+//   M = Cout (weight rows), N = output pixels, K = Cin * KH * KW
+//
+// A workgroup computes a BM x BN tile of the output; each invocation holds
+// RM x RN accumulators, for output rows ty + i*WG_M and pixels tx + j*WG_N
+// (strided, so neighbouring invocations touch neighbouring addresses). K is
+// walked in steps of BK: the weight slab and the im2col slab of the input are
+// staged in shared memory, where every value is reused RN (resp. RM) times.
+// The host picks the tile shape and guarantees WG_N*WG_M % BN == 0, so each
+// invocation loads a fixed output pixel and its (oy, ox) are computed once.
+
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
+layout(constant_id = 2) const uint RM = 4;
+layout(constant_id = 3) const uint RN = 4;
+layout(constant_id = 4) const uint BK = 16;
+layout(constant_id = 5) const int KH = 3;
+layout(constant_id = 6) const int KW = 3;
+layout(constant_id = 7) const int STRIDE = 1;
+layout(constant_id = 8) const int PAD = 0;
+layout(constant_id = 9) const int PAD_MODE = 0;   // 0 zero, 1 reflect (conv2d only)
+layout(constant_id = 10) const int ACT = 0;
+layout(constant_id = 11) const bool HAS_BIAS = false;
+layout(constant_id = 12) const uint FORM = 0;  // 0 tiled, 1 direct, 2 direct by channel
+
+const uint WG_N = gl_WorkGroupSize.x;
+const uint WG_M = gl_WorkGroupSize.y;
+const uint NT = WG_N * WG_M;
+const uint BM = WG_M * RM;
+const uint BN = WG_N * RN;
+const uint KK = uint(KH * KW);
+
+layout(binding = 0) readonly buffer In { float x[]; };
+layout(binding = 1) readonly buffer Weight { float w[]; };  // [M][K] row-major
+// The direct form reads the same binding as [K][m_pad], four channels a load.
+layout(binding = 1) readonly buffer Weight4 { vec4 w4[]; };
+layout(binding = 2) readonly buffer Bias { float bias[]; };
+layout(binding = 3) writeonly buffer Out { float y[]; };
+
+shared float As[BK * BM];
+shared float Bs[BK * BN];
+
+float load_input(uint ci, int ky, int kx, int oy, int ox);
+
+void load_a(uint m0, uint k0, uint M, uint K)
+{
+    for (uint e = gl_LocalInvocationIndex; e < BK * BM; e += NT) {
+        uint kl = e % BK, ml = e / BK;  // consecutive invocations read along K
+        uint m = m0 + ml, k = k0 + kl;
+        As[kl * BM + ml] = (m < M && k < K) ? w[m * K + k] : 0.0;
+    }
+}
+
+void load_b(uint k0, uint K, uint nl, bool n_ok, int oy, int ox)
+{
+    for (uint kl = gl_LocalInvocationIndex / BN; kl < BK; kl += NT / BN) {
+        uint k = k0 + kl;
+        float v = 0.0;
+        if (n_ok && k < K) {
+            uint ci = k / KK, r = k % KK;
+            v = load_input(ci, int(r) / KW, int(r) % KW, oy, ox);
+        }
+        Bs[kl * BN + nl] = v;
+    }
+}
+
+// The direct form, for CPU implementations (lavapipe, SwiftShader): they run
+// a subgroup as one SIMD vector and turn every load whose address differs
+// between lanes into a per-lane loop, while a subgroup-uniform address is one
+// scalar load. Here the weight address depends only on the workgroup and the
+// loop counter (uniform) and only the input value is per lane; there is no
+// shared memory and no barrier, and the CPU caches provide the reuse.
+// Invocation (x) computes RM output channels of RN pixels.
+void conv_direct()
+{
+    uint M = uint(pc.c_out), N = uint(pc.h_out * pc.w_out);
+    uint m0 = gl_WorkGroupID.y * RM;
+    uint nbase = gl_WorkGroupID.x * BN + gl_LocalInvocationID.x;
+
+    int oy[RN], ox[RN];
+    for (uint j = 0; j < RN; j++) {
+        uint n = min(nbase + j * WG_N, N - 1u);
+        oy[j] = int(n) / pc.w_out;
+        ox[j] = int(n) % pc.w_out;
+    }
+    float acc[RM * RN];
+    for (uint i = 0; i < RM * RN; i++)
+        acc[i] = 0.0;
+
+    // RM is a multiple of 4 and m_pad of RM (host side), so every row read
+    // exists (padding rows are zero) and each vec4 load is aligned.
+    for (uint ci = 0; ci < uint(pc.c_in); ci++) {
+        for (int ky = 0; ky < KH; ky++) {
+            for (int kx = 0; kx < KW; kx++) {
+                uint k = ci * KK + uint(ky * KW + kx);
+                float v[RN];
+                for (uint j = 0; j < RN; j++)
+                    v[j] = load_input(ci, ky, kx, oy[j], ox[j]);
+                uint row = (k * uint(pc.m_pad) + m0) / 4u;
+                for (uint q = 0; q < RM / 4u; q++) {
+                    vec4 wv = w4[row + q];
+                    for (uint j = 0; j < RN; j++) {
+                        acc[(4u * q + 0u) * RN + j] += wv.x * v[j];
+                        acc[(4u * q + 1u) * RN + j] += wv.y * v[j];
+                        acc[(4u * q + 2u) * RN + j] += wv.z * v[j];
+                        acc[(4u * q + 3u) * RN + j] += wv.w * v[j];
+                    }
+                }
+            }
+        }
+    }
+
+    for (uint i = 0; i < RM; i++) {
+        uint m = m0 + i;
+        if (m >= M)
+            break;
+        float bv = HAS_BIAS ? bias[m] : 0.0;
+        for (uint j = 0; j < RN; j++) {
+            uint n = nbase + j * WG_N;
+            if (n < N)
+                y[m * N + n] = act_apply(ACT, acc[i * RN + j] + bv);
+        }
+    }
+}
+
+// Direct form with output channels across the lanes, for layers with few
+// pixels and many channels (U-Net bottleneck) where pixel lanes would idle:
+// now the pixel coordinates, and so the input loads, are uniform. Weights are
+// [K][m_pad] as for conv_direct(); invocation x computes RN pixels of one
+// channel.
+void conv_direct_by_channel()
+{
+    uint M = uint(pc.c_out), N = uint(pc.h_out * pc.w_out);
+    uint m = gl_GlobalInvocationID.x;
+    uint mc = min(m, uint(pc.m_pad) - 1u);
+    uint n0 = gl_WorkGroupID.y * RN;
+    int oy[RN], ox[RN];
+    float acc[RN];
+    for (uint j = 0; j < RN; j++) {
+        uint n = min(n0 + j, N - 1u);
+        oy[j] = int(n) / pc.w_out;
+        ox[j] = int(n) % pc.w_out;
+        acc[j] = 0.0;
+    }
+    for (uint ci = 0; ci < uint(pc.c_in); ci++) {
+        for (int ky = 0; ky < KH; ky++) {
+            for (int kx = 0; kx < KW; kx++) {
+                uint k = ci * KK + uint(ky * KW + kx);
+                float wv = w[k * uint(pc.m_pad) + mc];
+                for (uint j = 0; j < RN; j++)
+                    acc[j] += wv * load_input(ci, ky, kx, oy[j], ox[j]);
+            }
+        }
+    }
+    if (m >= M)
+        return;
+    float bv = HAS_BIAS ? bias[m] : 0.0;
+    for (uint j = 0; j < RN; j++)
+        if (n0 + j < N)
+            y[m * N + n0 + j] = act_apply(ACT, acc[j] + bv);
+}
+
+void main()
+{
+    if (FORM == 1u) {
+        conv_direct();
+        return;
+    }
+    if (FORM == 2u) {
+        conv_direct_by_channel();
+        return;
+    }
+
+    uint M = uint(pc.c_out), N = uint(pc.h_out * pc.w_out);
+    uint K = uint(pc.c_in) * KK;
+    uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
+
+    uint nl = gl_LocalInvocationIndex % BN;
+    uint n = n0 + nl;
+    bool n_ok = n < N;
+    int oy = int(n) / pc.w_out, ox = int(n) % pc.w_out;
+
+    float acc[RM * RN];
+    for (uint i = 0; i < RM * RN; i++)
+        acc[i] = 0.0;
+
+    for (uint k0 = 0; k0 < K; k0 += BK) {
+        load_a(m0, k0, M, K);
+        load_b(k0, K, nl, n_ok, oy, ox);
+        barrier();
+        for (uint kl = 0; kl < BK; kl++) {
+            float a[RM], b[RN];
+            for (uint i = 0; i < RM; i++)
+                a[i] = As[kl * BM + ty + i * WG_M];
+            for (uint j = 0; j < RN; j++)
+                b[j] = Bs[kl * BN + tx + j * WG_N];
+            for (uint i = 0; i < RM; i++)
+                for (uint j = 0; j < RN; j++)
+                    acc[i * RN + j] += a[i] * b[j];
+        }
+        barrier();
+    }
+
+    for (uint i = 0; i < RM; i++) {
+        uint m = m0 + ty + i * WG_M;
+        if (m >= M)
+            break;
+        float bv = HAS_BIAS ? bias[m] : 0.0;
+        for (uint j = 0; j < RN; j++) {
+            uint nn = n0 + tx + j * WG_N;
+            if (nn < N)
+                y[m * N + nn] = act_apply(ACT, acc[i * RN + j] + bv);
+        }
+    }
+}
