@@ -67,7 +67,6 @@ def main():
 
     blob = open(good, "rb").read()
     header, data = split(blob)
-    meta = header["__metadata__"]
 
     def case(name, content, needle):
         path = os.path.join(tmp, name.replace(" ", "_") + ".safetensors")
