@@ -7,11 +7,13 @@
 
 layout(constant_id = 0) const int ACT = 0;
 
-layout(binding = 0) readonly buffer In { float x[]; };
-layout(binding = 1) writeonly buffer Out { float y[]; };
+TM_VALUE(0, readonly, In)
+TM_VALUE(1, writeonly, Out)
+#define t_in TM_AT(In, 0)
+#define t_out TM_AT(Out, 1)
 
 void main()
 {
     for (uint i = gl_GlobalInvocationID.x; i < uint(pc.n); i += eltwise_step())
-        y[i] = act_apply(ACT, x[i]);
+        t_out[i] = act_apply(ACT, t_in[i]);
 }

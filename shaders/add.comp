@@ -6,12 +6,15 @@
 
 layout(constant_id = 0) const int ACT = 0;
 
-layout(binding = 0) readonly buffer A { float a[]; };
-layout(binding = 1) readonly buffer B { float b[]; };
-layout(binding = 2) writeonly buffer Out { float y[]; };
+TM_VALUE(0, readonly, A)
+TM_VALUE(1, readonly, B)
+TM_VALUE(2, writeonly, Out)
+#define t_a TM_AT(A, 0)
+#define t_b TM_AT(B, 1)
+#define t_out TM_AT(Out, 2)
 
 void main()
 {
     for (uint i = gl_GlobalInvocationID.x; i < uint(pc.n); i += eltwise_step())
-        y[i] = act_apply(ACT, a[i] + b[i]);
+        t_out[i] = act_apply(ACT, t_a[i] + t_b[i]);
 }

@@ -5,13 +5,16 @@
 #include "common.glsl"
 #include "eltwise.glsl"
 
-layout(binding = 0) readonly buffer A { float a[]; };
-layout(binding = 1) readonly buffer B { float b[]; };
-layout(binding = 2) writeonly buffer Out { float y[]; };
+TM_VALUE(0, readonly, A)
+TM_VALUE(1, readonly, B)
+TM_VALUE(2, writeonly, Out)
+#define t_a TM_AT(A, 0)
+#define t_b TM_AT(B, 1)
+#define t_out TM_AT(Out, 2)
 
 void main()
 {
     uint n0 = uint(pc.n0);
     for (uint i = gl_GlobalInvocationID.x; i < uint(pc.n); i += eltwise_step())
-        y[i] = i < n0 ? a[i] : b[i - n0];
+        t_out[i] = i < n0 ? t_a[i] : t_b[i - n0];
 }

@@ -28,6 +28,6 @@ float load_input(uint ci, int ky, int kx, int oy, int ox)
         ix = clamp(ix, 0, pc.w_in - 1);
     }
     // Always an in-bounds load; zero padding selects afterwards.
-    float v = x[(ci * uint(pc.h_in) + uint(iy)) * uint(pc.w_in) + uint(ix)];
+    float v = t_in[(ci * uint(pc.h_in) + uint(iy)) * uint(pc.w_in) + uint(ix)];
     return inside ? v : 0.0;
 }

@@ -16,6 +16,6 @@ float load_input(uint ci, int ky, int kx, int oy, int ox)
     // Branch-free, always in bounds: the select drops the clamped value.
     iy = clamp(iy, 0, pc.h_in - 1);
     ix = clamp(ix, 0, pc.w_in - 1);
-    float v = x[(ci * uint(pc.h_in) + uint(iy)) * uint(pc.w_in) + uint(ix)];
+    float v = t_in[(ci * uint(pc.h_in) + uint(iy)) * uint(pc.w_in) + uint(ix)];
     return inside ? v : 0.0;
 }

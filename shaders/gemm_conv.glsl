@@ -32,12 +32,17 @@ const uint BM = WG_M * RM;
 const uint BN = WG_N * RN;
 const uint KK = uint(KH * KW);
 
-layout(binding = 0) readonly buffer In { float x[]; };
-layout(binding = 1) readonly buffer Weight { float w[]; };  // [M][K] row-major
+TM_VALUE(0, readonly, In)
+TM_PARAM(1, readonly, Weight, float)  // [M][K] row-major
 // The direct form reads the same binding as [K][m_pad], four channels a load.
-layout(binding = 1) readonly buffer Weight4 { vec4 w4[]; };
-layout(binding = 2) readonly buffer Bias { float bias[]; };
-layout(binding = 3) writeonly buffer Out { float y[]; };
+TM_PARAM(1, readonly, Weight4, vec4)
+TM_PARAM(2, readonly, Bias, float)
+TM_VALUE(3, writeonly, Out)
+#define t_in TM_AT(In, 0)
+#define t_w TM_P(Weight)
+#define t_w4 TM_P(Weight4)
+#define t_bias TM_P(Bias)
+#define t_out TM_AT(Out, 3)
 
 shared float As[BK * BM];
 shared float Bs[BK * BN];
@@ -49,7 +54,7 @@ void load_a(uint m0, uint k0, uint M, uint K)
     for (uint e = gl_LocalInvocationIndex; e < BK * BM; e += NT) {
         uint kl = e % BK, ml = e / BK;  // consecutive invocations read along K
         uint m = m0 + ml, k = k0 + kl;
-        As[kl * BM + ml] = (m < M && k < K) ? w[m * K + k] : 0.0;
+        As[kl * BM + ml] = (m < M && k < K) ? t_w[m * K + k] : 0.0;
     }
 }
 
@@ -100,7 +105,7 @@ void conv_direct()
                     v[j] = load_input(ci, ky, kx, oy[j], ox[j]);
                 uint row = (k * uint(pc.m_pad) + m0) / 4u;
                 for (uint q = 0; q < RM / 4u; q++) {
-                    vec4 wv = w4[row + q];
+                    vec4 wv = t_w4[row + q];
                     for (uint j = 0; j < RN; j++) {
                         acc[(4u * q + 0u) * RN + j] += wv.x * v[j];
                         acc[(4u * q + 1u) * RN + j] += wv.y * v[j];
@@ -116,11 +121,11 @@ void conv_direct()
         uint m = m0 + i;
         if (m >= M)
             break;
-        float bv = HAS_BIAS ? bias[m] : 0.0;
+        float bv = HAS_BIAS ? t_bias[m] : 0.0;
         for (uint j = 0; j < RN; j++) {
             uint n = nbase + j * WG_N;
             if (n < N)
-                y[m * N + n] = act_apply(ACT, acc[i * RN + j] + bv);
+                t_out[m * N + n] = act_apply(ACT, acc[i * RN + j] + bv);
         }
     }
 }
@@ -148,7 +153,7 @@ void conv_direct_by_channel()
         for (int ky = 0; ky < KH; ky++) {
             for (int kx = 0; kx < KW; kx++) {
                 uint k = ci * KK + uint(ky * KW + kx);
-                float wv = w[k * uint(pc.m_pad) + mc];
+                float wv = t_w[k * uint(pc.m_pad) + mc];
                 for (uint j = 0; j < RN; j++)
                     acc[j] += wv * load_input(ci, ky, kx, oy[j], ox[j]);
             }
@@ -156,10 +161,10 @@ void conv_direct_by_channel()
     }
     if (m >= M)
         return;
-    float bv = HAS_BIAS ? bias[m] : 0.0;
+    float bv = HAS_BIAS ? t_bias[m] : 0.0;
     for (uint j = 0; j < RN; j++)
         if (n0 + j < N)
-            y[m * N + n0 + j] = act_apply(ACT, acc[j] + bv);
+            t_out[m * N + n0 + j] = act_apply(ACT, acc[j] + bv);
 }
 
 void main()
@@ -208,11 +213,11 @@ void main()
         uint m = m0 + ty + i * WG_M;
         if (m >= M)
             break;
-        float bv = HAS_BIAS ? bias[m] : 0.0;
+        float bv = HAS_BIAS ? t_bias[m] : 0.0;
         for (uint j = 0; j < RN; j++) {
             uint nn = n0 + tx + j * WG_N;
             if (nn < N)
-                y[m * N + nn] = act_apply(ACT, acc[i * RN + j] + bv);
+                t_out[m * N + nn] = act_apply(ACT, acc[i * RN + j] + bv);
         }
     }
 }

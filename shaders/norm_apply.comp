@@ -10,11 +10,16 @@ layout(constant_id = 0) const int ACT = 0;
 layout(constant_id = 1) const bool HAS_GAMMA = false;
 layout(constant_id = 2) const bool HAS_BETA = false;
 
-layout(binding = 0) readonly buffer In { float x[]; };
-layout(binding = 1) readonly buffer Stats { vec2 stats[]; };
-layout(binding = 2) readonly buffer Gamma { float gamma[]; };
-layout(binding = 3) readonly buffer Beta { float beta[]; };
-layout(binding = 4) writeonly buffer Out { float y[]; };
+TM_VALUE(0, readonly, In)
+TM_PARAM(1, readonly, Stats, vec2)
+TM_PARAM(2, readonly, Gamma, float)
+TM_PARAM(3, readonly, Beta, float)
+TM_VALUE(4, writeonly, Out)
+#define t_in TM_AT(In, 0)
+#define t_stats TM_P(Stats)
+#define t_gamma TM_P(Gamma)
+#define t_beta TM_P(Beta)
+#define t_out TM_AT(Out, 4)
 
 void main()
 {
@@ -22,15 +27,15 @@ void main()
     uint hw = uint(pc.h_in * pc.w_in);
     if (c >= uint(pc.c_in))
         return;
-    vec2 st = stats[c];
+    vec2 st = t_stats[c];
     float scale = st.y, shift = -st.x * st.y;
     if (HAS_GAMMA) {
-        scale *= gamma[c];
-        shift *= gamma[c];
+        scale *= t_gamma[c];
+        shift *= t_gamma[c];
     }
     if (HAS_BETA)
-        shift += beta[c];
+        shift += t_beta[c];
     uint step = gl_NumWorkGroups.x * 256u;
     for (uint i = gl_GlobalInvocationID.x; i < hw; i += step)
-        y[c * hw + i] = act_apply(ACT, x[c * hw + i] * scale + shift);
+        t_out[c * hw + i] = act_apply(ACT, t_in[c * hw + i] * scale + shift);
 }

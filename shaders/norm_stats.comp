@@ -10,8 +10,10 @@
 
 layout(local_size_x = 256) in;
 
-layout(binding = 0) readonly buffer In { float x[]; };
-layout(binding = 1) writeonly buffer Stats { vec2 stats[]; };  // mean, rstd
+TM_VALUE(0, readonly, In)
+TM_PARAM(1, writeonly, Stats, vec2)  // mean, rstd
+#define t_in TM_AT(In, 0)
+#define t_stats TM_P(Stats)
 
 shared float red[256];
 
@@ -41,15 +43,15 @@ void main()
 
     float s = 0.0;
     for (uint i = t; i < hw; i += 256u)
-        s += x[base + i];
+        s += t_in[base + i];
     float mean = reduce_sum(s) / float(hw);
 
     float q = 0.0;
     for (uint i = t; i < hw; i += 256u) {
-        float d = x[base + i] - mean;
+        float d = t_in[base + i] - mean;
         q += d * d;
     }
     float var = reduce_sum(q) / float(hw);
     if (t == 0u)
-        stats[c] = vec2(mean, inversesqrt(var + pc.eps));
+        t_stats[c] = vec2(mean, inversesqrt(var + pc.eps));
 }

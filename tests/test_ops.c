@@ -81,6 +81,11 @@ static const struct tcase cases[] = {
     { "add_relu_1x1", K_ADD, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, TM_ACT_RELU, 0, 0, 0 },
     { "concat_37x53", K_CONCAT, 3, 37, 53, 5, 0, 0, 0, 0, 0, 0, TM_ACT_NONE, 0, 0, 0 },
     { "concat_5x3_c1", K_CONCAT, 1, 5, 3, 1, 0, 0, 0, 0, 0, 0, TM_ACT_NONE, 0, 0, 0 },
+    /* 192 MiB tensors, beyond lavapipe's 128 MiB maxStorageBufferRange: the
+     * Vulkan backend reaches them by buffer device address. */
+    { "big_act_leaky_48x1024x1024", K_ACT, 48, 1024, 1024, 0, 0, 0, 0, 0, 0, 0, TM_ACT_LRELU, L, 0, 0 },
+    { "big_instnorm_affine_48x1024x1024", K_INST, 48, 1024, 1024, 0, 0, 0, 0, 0, 0, 0, TM_ACT_RELU, 0, 1, 0 },
+    { "big_conv_1x1_1to48_1024", K_CONV, 1, 1024, 1024, 48, 1, 1, 0, 0, 0, 1, TM_ACT_TANH, 0, 0, 0 },
     /* in place: the memory plan makes norm and add write over the conv output */
     { "inplace_resblock_37x53", K_CHAIN, 8, 37, 53, 8, 3, 1, 1, 1, 0, 1, TM_ACT_RELU, 0, 1, 0 },
 };

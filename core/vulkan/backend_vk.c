@@ -37,6 +37,33 @@ static struct vk_backend *vkbe(struct tm_backend *b)
     return (struct vk_backend *)b;
 }
 
+/* Whether the shaders can reach a tensor of n floats. Descriptors reach
+ * maxStorageBufferRange bytes; device addresses, used for activations only
+ * (shaders/common.glsl), a whole allocation (its limit is malloc.c's to
+ * report). Either way shaders index with 32-bit element indices, which
+ * drivers sign-extend into 64-bit addresses, so a tensor must stay below
+ * 2^31 elements (8 GiB). */
+static tm_status check_reach(struct vk_backend *be, const char *what, uint64_t n,
+                             bool by_address)
+{
+    uint64_t bytes = n * sizeof(float);
+    if (n > INT32_MAX)
+        return tm_fail(be->ctx, TM_ERR_UNSUPPORTED,
+                       "image too large for the Vulkan backend: a %s of %llu elements "
+                       "(%llu MiB) exceeds its limit of 2^31 elements",
+                       what, (unsigned long long)n, (unsigned long long)(bytes >> 20));
+    if (bytes > be->caps.max_storage_range && !(by_address && be->caps.bda))
+        return tm_fail(be->ctx, TM_ERR_UNSUPPORTED,
+                       "%s too large for this Vulkan device: a %llu MiB %s exceeds its "
+                       "maxStorageBufferRange (%u MiB)%s",
+                       by_address ? "image" : "model", (unsigned long long)(bytes >> 20), what,
+                       be->caps.max_storage_range >> 20,
+                       by_address ? ", and the device lacks bufferDeviceAddress to reach "
+                                    "larger buffers"
+                                  : "");
+    return TM_OK;
+}
+
 /* ---- Parameters --------------------------------------------------------- */
 
 static size_t param_numel(const struct tm_tensor *t)
@@ -131,8 +158,7 @@ static tm_status upload_all(struct vk_backend *be, const struct upload *u, int n
             if (u[i].dst->map)
                 continue;
             memcpy((char *)st.map + off, u[i].src, u[i].size);
-            VkBufferCopy c = {st.off + off, u[i].dst->off, u[i].size};
-            be->fn.vkCmdCopyBuffer(cmd, st.buf, u[i].dst->buf, 1, &c);
+            vk_copy(be, cmd, st.buf, st.off + off, u[i].dst->buf, u[i].dst->off, u[i].size);
             off += (u[i].size + be->caps.align - 1) / be->caps.align * be->caps.align;
         }
         vk_barrier(be, cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
@@ -218,7 +244,8 @@ static tm_status params_collect(struct vk_backend *be, const struct tm_graph *g,
         if (tt->kind != TM_T_PARAM)
             continue;
         size_t bytes = c->owned[t] ? c->owned_bytes[t] : sizeof(float) * param_numel(tt);
-        s = vk_alloc(be, &be->dev_heap, bytes, &p->tensors[t]);
+        s = check_reach(be, "parameter", bytes / sizeof(float), false);
+        s = s ? s : vk_alloc(be, &be->dev_heap, bytes, &p->tensors[t]);
         if (!s)
             c->u[c->n++] = (struct upload){c->owned[t] ? c->owned[t] : tt->data, bytes,
                                            &p->tensors[t]};
@@ -285,12 +312,14 @@ static void plan_destroy(struct tm_backend *b, void *plan)
 static tm_status alloc_slots(struct vk_backend *be, const struct tm_graph *g,
                              struct vk_plan *p, const size_t *slot_size)
 {
+    for (int t = 0; t < g->n_tensors; t++) {
+        tm_status s = g->tensors[t].kind == TM_T_VALUE
+                          ? check_reach(be, "activation", tm_value_numel(&g->tensors[t]), true)
+                          : TM_OK;
+        if (s)
+            return s;
+    }
     for (int i = 0; i < p->n_slots; i++) {
-        if (slot_size[i] > be->caps.max_storage_range)
-            return tm_fail(be->ctx, TM_ERR_UNSUPPORTED,
-                           "image too large for this Vulkan device: a %zu MiB activation "
-                           "exceeds its %u MiB buffer range",
-                           slot_size[i] >> 20, be->caps.max_storage_range >> 20);
         tm_status s = vk_alloc(be, &be->dev_heap, slot_size[i], &p->slots[i]);
         if (s)
             return s;
@@ -339,13 +368,14 @@ static struct vk_view value_view(const struct tm_graph *g, const struct vk_plan 
                                  const int *slot_of, int t)
 {
     const struct vk_alloc *a = &p->slots[slot_of[t]];
-    return (struct vk_view){a->buf, a->off, tm_value_numel(&g->tensors[t]) * sizeof(float)};
+    return (struct vk_view){a->buf, a->off, tm_value_numel(&g->tensors[t]) * sizeof(float),
+                            a->addr};
 }
 
 static struct vk_view param_view(const struct vk_params *pr, int t)
 {
     const struct vk_alloc *a = &pr->tensors[t];
-    return (struct vk_view){a->buf, a->off, a->size};
+    return (struct vk_view){a->buf, a->off, a->size, a->addr};
 }
 
 static struct vk_node_io node_io(const struct tm_graph *g, const struct vk_plan *p,
@@ -354,7 +384,7 @@ static struct vk_node_io node_io(const struct tm_graph *g, const struct vk_plan 
     const struct tm_node *nd = &g->nodes[i];
     struct vk_node_io io = {
         .out = value_view(g, p, slot_of, nd->out),
-        .scratch = {p->scratch.buf, p->scratch.off, p->scratch.size},
+        .scratch = {p->scratch.buf, p->scratch.off, p->scratch.size, p->scratch.addr},
         .has_w = nd->w >= 0,
         .has_b = nd->b >= 0,
         .has_stats = pr->stats[i].block != NULL,
@@ -367,7 +397,8 @@ static struct vk_node_io node_io(const struct tm_graph *g, const struct vk_plan 
     if (io.has_b)
         io.b = param_view(pr, nd->b);
     if (io.has_stats)
-        io.stats = (struct vk_view){pr->stats[i].buf, pr->stats[i].off, pr->stats[i].size};
+        io.stats = (struct vk_view){pr->stats[i].buf, pr->stats[i].off, pr->stats[i].size,
+                                    pr->stats[i].addr};
     return io;
 }
 
@@ -383,8 +414,7 @@ static tm_status record_plan(struct vk_backend *be, const struct tm_graph *g,
     VK(be->fn.vkBeginCommandBuffer(cmd, &bi));
     vk_barrier(be, cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
                VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
-    VkBufferCopy c_in = {p->stage_in.off, in.off, p->in_bytes};
-    be->fn.vkCmdCopyBuffer(cmd, p->stage_in.buf, in.buf, 1, &c_in);
+    vk_copy(be, cmd, p->stage_in.buf, p->stage_in.off, in.buf, in.off, p->in_bytes);
     vk_barrier(be, cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
     for (int i = 0; i < g->n_nodes; i++) {
@@ -397,8 +427,7 @@ static tm_status record_plan(struct vk_backend *be, const struct tm_graph *g,
     }
     vk_barrier(be, cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
-    VkBufferCopy c_out = {out.off, p->stage_out.off, p->out_bytes};
-    be->fn.vkCmdCopyBuffer(cmd, out.buf, p->stage_out.buf, 1, &c_out);
+    vk_copy(be, cmd, out.buf, out.off, p->stage_out.buf, p->stage_out.off, p->out_bytes);
     vk_barrier(be, cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
                VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
     VK(be->fn.vkEndCommandBuffer(cmd));
@@ -498,7 +527,10 @@ static tm_status backend_init(struct vk_backend *be, int index, bool validate)
     s = s ? s : vk_device_create(be, index);
     if (s)
         return s;
-    vk_heap_init(&be->dev_heap, "device", 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, usage);
+    /* Only tensors, all in the device heap, are reached by address. */
+    VkBufferUsageFlags dev_usage =
+        usage | (be->caps.bda ? VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT : 0);
+    vk_heap_init(&be->dev_heap, "device", 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, dev_usage);
     vk_heap_init(&be->host_heap, "staging", VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
                  VK_MEMORY_PROPERTY_HOST_COHERENT_BIT | VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
                  usage);

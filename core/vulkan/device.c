@@ -1,6 +1,7 @@
 /* device.c: the logical device, its compute queue, the capability probe and
  * the one-off submission helpers used for uploads. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vk.h"
@@ -18,28 +19,45 @@ static tm_status pick_physical(struct vk_backend *be, int index)
         return tm_fail(be->ctx, TM_ERR_DEVICE, "Vulkan device %d unusable: %s", index, why);
     be->phys = pds[index];
     be->fn.vkGetPhysicalDeviceProperties(be->phys, &be->props);
+    be->api = be->props.apiVersion < VK_TM_API_VERSION ? be->props.apiVersion
+                                                       : VK_TM_API_VERSION;
     be->fn.vkGetPhysicalDeviceMemoryProperties(be->phys, &be->mem_props);
     return TM_OK;
 error:
     return TM_ERR_DEVICE;
 }
 
-static bool probe_fp16(struct vk_backend *be)
+static void probe_features(struct vk_backend *be)
 {
-    if (be->props.apiVersion < VK_API_VERSION_1_2)
-        return false; /* the feature struct is core only from 1.2 */
+    if (be->api < VK_API_VERSION_1_2)
+        return; /* both feature structs are core only from 1.2 */
+    VkPhysicalDeviceBufferDeviceAddressFeatures bda = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES};
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+        .pNext = &bda};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
                                     .pNext = &f16};
     be->fn.vkGetPhysicalDeviceFeatures2(be->phys, &f2);
-    return f16.shaderFloat16;
+    be->caps.fp16 = f16.shaderFloat16;
+    /* Without it, tensors must fit maxStorageBufferRange (check_reach).
+     * TRANSMUTE_VK_BDA=off acts as such a device, =all takes the address
+     * path for every dispatch, not only those that need it (use_bda): both
+     * for tests and timings. */
+    const char *env = getenv("TRANSMUTE_VK_BDA");
+    be->caps.bda = bda.bufferDeviceAddress && !(env && !strcmp(env, "off"));
+    be->caps.bda_all = be->caps.bda && env && !strcmp(env, "all");
 }
 
 static void probe_caps(struct vk_backend *be)
 {
+    VkPhysicalDeviceMaintenance4Properties m4 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+        .pNext = be->api >= VK_API_VERSION_1_3 ? &m4 : NULL};
     VkPhysicalDeviceSubgroupProperties sg = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, .pNext = &m3};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
                                       .pNext = &sg};
     be->fn.vkGetPhysicalDeviceProperties2(be->phys, &p2);
@@ -51,6 +69,11 @@ static void probe_caps(struct vk_backend *be)
     memcpy(c->max_wg_size, l->maxComputeWorkGroupSize, sizeof c->max_wg_size);
     memcpy(c->max_wg_count, l->maxComputeWorkGroupCount, sizeof c->max_wg_count);
     c->max_storage_range = l->maxStorageBufferRange;
+    /* Each memory block has one VkBuffer over all of it (malloc.c), so a
+     * block is limited by both; maxBufferSize is known from 1.3 on. */
+    c->max_alloc = m3.maxMemoryAllocationSize;
+    if (be->api >= VK_API_VERSION_1_3 && m4.maxBufferSize < c->max_alloc)
+        c->max_alloc = m4.maxBufferSize;
     /* 256 covers every device's storage-offset alignment in practice and
      * the non-coherent atom size, so mapped ranges flush cleanly. */
     c->align = 256;
@@ -58,7 +81,7 @@ static void probe_caps(struct vk_backend *be)
         c->align = l->minStorageBufferOffsetAlignment;
     if (l->nonCoherentAtomSize > c->align)
         c->align = l->nonCoherentAtomSize;
-    c->fp16 = probe_fp16(be);
+    probe_features(be);
 }
 
 static void log_caps(struct vk_backend *be, int index)
@@ -68,10 +91,11 @@ static void log_caps(struct vk_backend *be, int index)
     vk_describe_device(be, index, &d);
     TM_INFO(be->ctx,
             "vulkan: %s (%s), subgroup %u, shared memory %u KiB, workgroup %u (%u,%u,%u), "
-            "storage range %u MiB, fp16 %s",
+            "storage range %u MiB, allocation %llu MiB, buffer device address %s, fp16 %s",
             d.name, d.driver, c->subgroup_size, c->shared_memory / 1024,
             c->max_wg_invocations, c->max_wg_size[0], c->max_wg_size[1], c->max_wg_size[2],
-            c->max_storage_range >> 20, c->fp16 ? "yes" : "no");
+            c->max_storage_range >> 20, (unsigned long long)(c->max_alloc >> 20),
+            c->bda ? "yes" : "no", c->fp16 ? "yes" : "no");
 }
 
 static tm_status create_logical(struct vk_backend *be)
@@ -83,13 +107,18 @@ static tm_status create_logical(struct vk_backend *be)
         .queueCount = 1,
         .pQueuePriorities = &prio,
     };
+    VkPhysicalDeviceBufferDeviceAddressFeatures bda = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES,
+        .bufferDeviceAddress = VK_TRUE,
+    };
     VkDeviceCreateInfo di = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+        .pNext = be->caps.bda ? &bda : NULL,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qi,
     };
     VK(be->fn.vkCreateDevice(be->phys, &di, NULL, &be->device));
-    const char *missing = vk_load_device(&be->fn, be->device);
+    const char *missing = vk_load_device(&be->fn, be->device, be->caps.bda);
     if (missing)
         return tm_fail(be->ctx, TM_ERR_DEVICE, "Vulkan device lacks %s", missing);
     be->fn.vkGetDeviceQueue(be->device, be->queue_family, 0, &be->queue);

@@ -103,7 +103,7 @@ tm_status vk_instance_create(struct vk_backend *be, bool validate)
         .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
         .pApplicationName = "transmute",
         .pEngineName = "transmute",
-        .apiVersion = VK_API_VERSION_1_1,
+        .apiVersion = VK_TM_API_VERSION,
     };
     /* Chaining the messenger here also reports problems inside
      * vkCreateInstance and vkDestroyInstance themselves. */

@@ -17,6 +17,7 @@ static const struct fn_entry global_fns[] = {VK_GLOBAL_FUNCS(FN_ENTRY)};
 static const struct fn_entry instance_fns[] = {VK_INSTANCE_FUNCS(FN_ENTRY)};
 static const struct fn_entry debug_fns[] = {VK_DEBUG_FUNCS(FN_ENTRY)};
 static const struct fn_entry device_fns[] = {VK_DEVICE_FUNCS(FN_ENTRY)};
+static const struct fn_entry bda_fns[] = {VK_BDA_FUNCS(FN_ENTRY)};
 #undef FN_ENTRY
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -67,9 +68,12 @@ const char *vk_load_instance(struct vk_fns *fn, VkInstance inst, bool debug_util
     return missing;
 }
 
-const char *vk_load_device(struct vk_fns *fn, VkDevice dev)
+const char *vk_load_device(struct vk_fns *fn, VkDevice dev, bool bda)
 {
-    return load_list(fn, device_fns, N_OF(device_fns), VK_NULL_HANDLE, dev);
+    const char *missing = load_list(fn, device_fns, N_OF(device_fns), VK_NULL_HANDLE, dev);
+    if (!missing && bda)
+        missing = load_list(fn, bda_fns, N_OF(bda_fns), VK_NULL_HANDLE, dev);
+    return missing;
 }
 
 void vk_unload(struct vk_fns *fn)

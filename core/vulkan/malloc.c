@@ -4,7 +4,9 @@
  * slow, so memory comes in big blocks (BLOCK_SIZE, or one whole allocation
  * when it is larger), each with a single VkBuffer spanning it. A tensor is a
  * range of a block: first fit, aligned, ranges returned and coalesced on
- * free, and a block that becomes empty is released. */
+ * free, and a block that becomes empty is released. A tensor larger than
+ * BLOCK_SIZE gets a block of its own, up to the device's allocation limit
+ * (caps.max_alloc). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,16 @@ static tm_status nomem(struct vk_backend *be, struct vk_heap *h, VkDeviceSize si
                    (unsigned long long)size, (double)size / (1 << 20), vk_result_str(r));
 }
 
+/* A single tensor beyond what one allocation may hold: splitting it over
+ * blocks would need every shader to handle several addresses. */
+static tm_status too_large(struct vk_backend *be, struct vk_heap *h, VkDeviceSize size)
+{
+    return tm_fail(be->ctx, TM_ERR_NOMEM,
+                   "out of %s memory: a %.1f MiB buffer exceeds this Vulkan device's largest "
+                   "allocation (maxMemoryAllocationSize/maxBufferSize %.1f MiB)",
+                   h->name, (double)size / (1 << 20), (double)be->caps.max_alloc / (1 << 20));
+}
+
 static tm_status block_memory(struct vk_backend *be, struct vk_heap *h, struct vk_block *b)
 {
     VkMemoryRequirements req;
@@ -67,8 +79,18 @@ static tm_status block_memory(struct vk_backend *be, struct vk_heap *h, struct v
     if (type < 0)
         return tm_fail(be->ctx, TM_ERR_DEVICE, "no Vulkan memory type fits %s buffers",
                        h->name);
+    if (req.size > be->caps.max_alloc)
+        return too_large(be, h, req.size);
+    /* Shaders reach tensors through the buffer's address when the heap's
+     * buffers ask for one; the memory must then allow it too. */
+    bool bda = h->usage & VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT;
+    VkMemoryAllocateFlagsInfo fi = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
+        .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT,
+    };
     VkMemoryAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+        .pNext = bda ? &fi : NULL,
         .allocationSize = req.size,
         .memoryTypeIndex = (uint32_t)type,
     };
@@ -77,6 +99,13 @@ static tm_status block_memory(struct vk_backend *be, struct vk_heap *h, struct v
         return nomem(be, h, b->size, r);
     VK(r);
     VK(be->fn.vkBindBufferMemory(be->device, b->buf, b->mem, 0));
+    if (bda) {
+        VkBufferDeviceAddressInfo ai2 = {
+            .sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO,
+            .buffer = b->buf,
+        };
+        b->addr = be->fn.vkGetBufferDeviceAddress(be->device, &ai2);
+    }
     VkMemoryPropertyFlags f = be->mem_props.memoryTypes[type].propertyFlags;
     h->coherent = f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     if (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
@@ -201,6 +230,8 @@ tm_status vk_alloc(struct vk_backend *be, struct vk_heap *h, VkDeviceSize size,
     VkDeviceSize align = be->caps.align;
     size = (size ? size + align - 1 : align) / align * align;
     memset(out, 0, sizeof *out);
+    if (size > be->caps.max_alloc)
+        return too_large(be, h, size);
     struct vk_block *b = NULL;
     VkDeviceSize off = 0;
     for (int i = 0; i < h->n_blocks && !b; i++)
@@ -215,6 +246,7 @@ tm_status vk_alloc(struct vk_backend *be, struct vk_heap *h, VkDeviceSize size,
     }
     out->block = b;
     out->buf = b->buf;
+    out->addr = b->addr ? b->addr + off : 0;
     out->off = off;
     out->size = size;
     out->map = b->map ? (char *)b->map + off : NULL;

@@ -1,6 +1,6 @@
 /* ops.c: records the dispatches of one graph node: picks the pipeline
- * variant (specialization constants), fills its descriptor set and push
- * constants, and sizes the grid. */
+ * variant (descriptors or device addresses, specialization constants), fills
+ * its descriptor set or addresses and push constants, and sizes the grid. */
 #include <string.h>
 
 #include "vk.h"
@@ -27,6 +27,21 @@ void vk_barrier_compute(struct vk_backend *be, VkCommandBuffer cmd)
                VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
 }
 
+/* Lavapipe (Mesa 22.3) copies each region with a signed 32-bit width, so a
+ * region of 2 GiB (a tensor at maxMemoryAllocationSize) overflows and
+ * crashes; regions of at most 1 GiB are safe everywhere. */
+#define COPY_CHUNK ((VkDeviceSize)1 << 30)
+
+void vk_copy(struct vk_backend *be, VkCommandBuffer cmd, VkBuffer src, VkDeviceSize src_off,
+             VkBuffer dst, VkDeviceSize dst_off, VkDeviceSize size)
+{
+    for (VkDeviceSize done = 0; done < size; done += COPY_CHUNK) {
+        VkDeviceSize n = size - done < COPY_CHUNK ? size - done : COPY_CHUNK;
+        VkBufferCopy c = {src_off + done, dst_off + done, n};
+        be->fn.vkCmdCopyBuffer(cmd, src, dst, 1, &c);
+    }
+}
+
 struct dispatch {
     enum vk_shader shader;
     uint32_t spec[VK_MAX_SPEC];
@@ -50,10 +65,12 @@ static tm_status write_set(struct vk_backend *be, VkDescriptorPool pool,
     VkWriteDescriptorSet w[VK_MAX_BINDINGS];
     for (int i = 0; i < VK_MAX_BINDINGS; i++) {
         const struct vk_view *v = &d->views[i];
-        /* Every binding gets a valid buffer, used by the shader or not. */
-        bi[i] = v->buf ? (VkDescriptorBufferInfo){v->buf, v->off, v->size}
-                       : (VkDescriptorBufferInfo){be->dummy.buf, be->dummy.off,
-                                                  be->dummy.size};
+        /* Every binding gets a valid buffer, used by the shader or not; a
+         * tensor beyond the descriptor range is read through its address
+         * (use_bda), and its binding too gets the dummy. */
+        bool ok = v->buf && v->size <= be->caps.max_storage_range;
+        bi[i] = ok ? (VkDescriptorBufferInfo){v->buf, v->off, v->size}
+                   : (VkDescriptorBufferInfo){be->dummy.buf, be->dummy.off, be->dummy.size};
         w[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
             .dstSet = *set,
@@ -69,12 +86,36 @@ error:
     return TM_ERR_DEVICE;
 }
 
+/* Whether a dispatch reaches its activations through device addresses (the
+ * shaders' TM_BDA variant): only when one exceeds the descriptor range,
+ * because on lavapipe address loads are slower (shaders/common.glsl) and
+ * the descriptor path needs no device feature. Parameters always fit
+ * (check_reach in backend_vk.c). */
+static bool use_bda(const struct vk_backend *be, const struct dispatch *d)
+{
+    if (be->caps.bda_all)
+        return true;
+    for (int i = 0; i < VK_MAX_BINDINGS; i++)
+        if (d->views[i].buf && d->views[i].size > be->caps.max_storage_range)
+            return true;
+    return false;
+}
+
 static tm_status record(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptorPool pool,
                         const struct dispatch *d)
 {
     VkPipeline pipe;
-    VkDescriptorSet set;
-    tm_status s = vk_pipeline_get(be, d->shader, d->spec, d->n_spec, &pipe);
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    bool bda = use_bda(be, d);
+    struct vk_push push = d->push;
+    if (bda && !be->caps.bda) /* alloc_slots refuses such plans first */
+        return tm_fail(be->ctx, TM_ERR_UNSUPPORTED,
+                       "a tensor exceeds this Vulkan device's maxStorageBufferRange (%u MiB) "
+                       "and the device lacks bufferDeviceAddress",
+                       be->caps.max_storage_range >> 20);
+    for (int i = 0; bda && i < VK_MAX_BINDINGS; i++)
+        push.addr[i] = d->views[i].buf ? d->views[i].addr : be->dummy.addr;
+    tm_status s = vk_pipeline_get(be, d->shader, bda, d->spec, d->n_spec, &pipe);
     if (!s)
         s = write_set(be, pool, d, &set);
     if (s)
@@ -88,7 +129,7 @@ static tm_status record(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptor
     be->fn.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, be->pipe_layout, 0, 1,
                                    &set, 0, NULL);
     be->fn.vkCmdPushConstants(cmd, be->pipe_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                              sizeof d->push, &d->push);
+                              sizeof push, &push);
     be->fn.vkCmdDispatch(cmd, d->groups[0], d->groups[1], d->groups[2]);
     return TM_OK;
 }

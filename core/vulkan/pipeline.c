@@ -4,7 +4,8 @@
  *
  * Every shader uses the same interface (VK_MAX_BINDINGS storage buffers in
  * set 0 and one push block), so a single set layout and pipeline layout
- * serve all pipelines. */
+ * serve all pipelines; the buffer-device-address variants simply leave the
+ * set unused. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,26 +17,37 @@
 #include "vk.h"
 
 #include "act.spv.h"
+#include "act_bda.spv.h"
 #include "add.spv.h"
+#include "add_bda.spv.h"
 #include "concat.spv.h"
+#include "concat_bda.spv.h"
 #include "conv2d.spv.h"
+#include "conv2d_bda.spv.h"
 #include "convt2d.spv.h"
+#include "convt2d_bda.spv.h"
 #include "norm_apply.spv.h"
+#include "norm_apply_bda.spv.h"
 #include "norm_stats.spv.h"
+#include "norm_stats_bda.spv.h"
 
+/* code[0]: tensors through descriptors, code[1]: through device addresses. */
+#define SHADER(name) {#name, {tm_spv_##name, tm_spv_##name##_bda}, \
+                      {sizeof tm_spv_##name, sizeof tm_spv_##name##_bda}}
 static const struct {
     const char *name;
-    const uint32_t *code;
-    size_t size;
+    const uint32_t *code[2];
+    size_t size[2];
 } shaders[VK_SH_COUNT] = {
-    [VK_SH_CONV2D] = {"conv2d", tm_spv_conv2d, sizeof tm_spv_conv2d},
-    [VK_SH_CONVT2D] = {"convt2d", tm_spv_convt2d, sizeof tm_spv_convt2d},
-    [VK_SH_NORM_STATS] = {"norm_stats", tm_spv_norm_stats, sizeof tm_spv_norm_stats},
-    [VK_SH_NORM_APPLY] = {"norm_apply", tm_spv_norm_apply, sizeof tm_spv_norm_apply},
-    [VK_SH_ACT] = {"act", tm_spv_act, sizeof tm_spv_act},
-    [VK_SH_ADD] = {"add", tm_spv_add, sizeof tm_spv_add},
-    [VK_SH_CONCAT] = {"concat", tm_spv_concat, sizeof tm_spv_concat},
+    [VK_SH_CONV2D] = SHADER(conv2d),
+    [VK_SH_CONVT2D] = SHADER(convt2d),
+    [VK_SH_NORM_STATS] = SHADER(norm_stats),
+    [VK_SH_NORM_APPLY] = SHADER(norm_apply),
+    [VK_SH_ACT] = SHADER(act),
+    [VK_SH_ADD] = SHADER(add),
+    [VK_SH_CONCAT] = SHADER(concat),
 };
+#undef SHADER
 
 /* ---- Pipeline cache file ------------------------------------------------ */
 
@@ -239,9 +251,10 @@ void vk_pipelines_destroy(struct vk_backend *be)
     free(be->pipes);
     be->pipes = NULL;
     be->n_pipes = be->cap_pipes = 0;
-    for (int i = 0; i < VK_SH_COUNT; i++)
-        if (be->modules[i])
-            be->fn.vkDestroyShaderModule(d, be->modules[i], NULL);
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < VK_SH_COUNT; i++)
+            if (be->modules[v][i])
+                be->fn.vkDestroyShaderModule(d, be->modules[v][i], NULL);
     memset(be->modules, 0, sizeof be->modules);
     if (be->pipe_cache && be->pipe_cache_path)
         cache_save(be);
@@ -258,27 +271,29 @@ void vk_pipelines_destroy(struct vk_backend *be)
     be->set_layout = VK_NULL_HANDLE;
 }
 
-static tm_status module_get(struct vk_backend *be, enum vk_shader sh, VkShaderModule *out)
+static tm_status module_get(struct vk_backend *be, enum vk_shader sh, bool bda,
+                            VkShaderModule *out)
 {
-    if (!be->modules[sh]) {
+    VkShaderModule *m = &be->modules[bda][sh];
+    if (!*m) {
         VkShaderModuleCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-            .codeSize = shaders[sh].size,
-            .pCode = shaders[sh].code,
+            .codeSize = shaders[sh].size[bda],
+            .pCode = shaders[sh].code[bda],
         };
-        VK(be->fn.vkCreateShaderModule(be->device, &ci, NULL, &be->modules[sh]));
+        VK(be->fn.vkCreateShaderModule(be->device, &ci, NULL, m));
     }
-    *out = be->modules[sh];
+    *out = *m;
     return TM_OK;
 error:
     return TM_ERR_DEVICE;
 }
 
-static tm_status pipeline_build(struct vk_backend *be, enum vk_shader sh, const uint32_t *spec,
-                                int n_spec, VkPipeline *out)
+static tm_status pipeline_build(struct vk_backend *be, enum vk_shader sh, bool bda,
+                                const uint32_t *spec, int n_spec, VkPipeline *out)
 {
     VkShaderModule mod;
-    tm_status s = module_get(be, sh, &mod);
+    tm_status s = module_get(be, sh, bda, &mod);
     if (s)
         return s;
     VkSpecializationMapEntry map[VK_MAX_SPEC];
@@ -302,18 +317,19 @@ static tm_status pipeline_build(struct vk_backend *be, enum vk_shader sh, const 
         .layout = be->pipe_layout,
     };
     VK(be->fn.vkCreateComputePipelines(be->device, be->pipe_cache, 1, &ci, NULL, out));
-    TM_DEBUG(be->ctx, "vulkan: built pipeline %s/%d", shaders[sh].name, n_spec);
+    TM_DEBUG(be->ctx, "vulkan: built pipeline %s%s/%d", shaders[sh].name, bda ? "_bda" : "",
+             n_spec);
     return TM_OK;
 error:
     return TM_ERR_DEVICE;
 }
 
-tm_status vk_pipeline_get(struct vk_backend *be, enum vk_shader sh, const uint32_t *spec,
-                          int n_spec, VkPipeline *out)
+tm_status vk_pipeline_get(struct vk_backend *be, enum vk_shader sh, bool bda,
+                          const uint32_t *spec, int n_spec, VkPipeline *out)
 {
     for (int i = 0; i < be->n_pipes; i++) {
         const struct vk_pipeline *p = &be->pipes[i];
-        if (p->shader == sh && p->n_spec == n_spec &&
+        if (p->shader == sh && p->bda == bda && p->n_spec == n_spec &&
             !memcmp(p->spec, spec, sizeof *spec * (size_t)n_spec)) {
             *out = p->pipe;
             return TM_OK;
@@ -329,10 +345,11 @@ tm_status vk_pipeline_get(struct vk_backend *be, enum vk_shader sh, const uint32
     }
     struct vk_pipeline *p = &be->pipes[be->n_pipes];
     memset(p, 0, sizeof *p);
-    tm_status s = pipeline_build(be, sh, spec, n_spec, &p->pipe);
+    tm_status s = pipeline_build(be, sh, bda, spec, n_spec, &p->pipe);
     if (s)
         return s;
     p->shader = sh;
+    p->bda = bda;
     p->n_spec = n_spec;
     memcpy(p->spec, spec, sizeof *spec * (size_t)n_spec);
     be->n_pipes++;

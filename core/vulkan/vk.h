@@ -14,6 +14,11 @@
 
 #include "backend.h"
 
+/* The newest Vulkan version the backend uses (VkApplicationInfo): 1.2 for
+ * bufferDeviceAddress, 1.3 for maxBufferSize. Older devices still run, at
+ * their own version (vk_backend.api). */
+#define VK_TM_API_VERSION VK_API_VERSION_1_3
+
 /* ---- Function table (loader.c) ---------------------------------------- */
 
 #define VK_GLOBAL_FUNCS(X)                   \
@@ -37,6 +42,9 @@
 #define VK_DEBUG_FUNCS(X)                \
     X(vkCreateDebugUtilsMessengerEXT)    \
     X(vkDestroyDebugUtilsMessengerEXT)
+
+/* Present only when bufferDeviceAddress is enabled (Vulkan 1.2 core). */
+#define VK_BDA_FUNCS(X) X(vkGetBufferDeviceAddress)
 
 #define VK_DEVICE_FUNCS(X)                   \
     X(vkDestroyDevice)                       \
@@ -94,13 +102,14 @@ struct vk_fns {
     VK_INSTANCE_FUNCS(VK_FN_FIELD)
     VK_DEBUG_FUNCS(VK_FN_FIELD)
     VK_DEVICE_FUNCS(VK_FN_FIELD)
+    VK_BDA_FUNCS(VK_FN_FIELD)
 };
 
 /* Opens the loader and resolves the global functions; false with a reason. */
 bool vk_load_loader(struct vk_fns *fn, char *why, size_t whylen);
 /* Resolves instance-level functions; returns the first missing name or NULL. */
 const char *vk_load_instance(struct vk_fns *fn, VkInstance inst, bool debug_utils);
-const char *vk_load_device(struct vk_fns *fn, VkDevice dev);
+const char *vk_load_device(struct vk_fns *fn, VkDevice dev, bool bda);
 void vk_unload(struct vk_fns *fn);
 const char *vk_result_str(VkResult r);
 
@@ -115,6 +124,7 @@ struct vk_range {
 struct vk_block {
     VkDeviceMemory mem;
     VkBuffer buf;
+    VkDeviceAddress addr;    /* of buf; 0 unless the heap's usage asks for it */
     VkDeviceSize size;
     void *map;               /* persistent mapping when host visible */
     struct vk_range *free;   /* sorted by offset, coalesced */
@@ -133,6 +143,7 @@ struct vk_heap {
 struct vk_alloc {
     struct vk_block *block;  /* NULL: nothing allocated */
     VkBuffer buf;
+    VkDeviceAddress addr;    /* device address at off, or 0 */
     VkDeviceSize off, size;
     void *map;               /* host pointer at off, or NULL */
 };
@@ -167,8 +178,10 @@ enum vk_shader {
 #define VK_MAX_SPEC 16
 #define VK_MAX_BINDINGS 5
 
-/* Mirrors the push block in shaders/common.glsl. */
+/* Mirrors the push block in shaders/common.glsl. addr is read only by the
+ * buffer-device-address variant of the shaders: the tensor of each slot. */
 struct vk_push {
+    uint64_t addr[VK_MAX_BINDINGS];
     int32_t c_in, h_in, w_in;
     int32_t c_out, h_out, w_out;
     int32_t n0, n;
@@ -179,6 +192,7 @@ _Static_assert(sizeof(struct vk_push) <= 128, "push constants are limited to 128
 
 struct vk_pipeline {
     enum vk_shader shader;
+    bool bda;
     uint32_t spec[VK_MAX_SPEC];
     int n_spec;
     VkPipeline pipe;
@@ -186,10 +200,11 @@ struct vk_pipeline {
 
 tm_status vk_pipelines_init(struct vk_backend *be);
 void vk_pipelines_destroy(struct vk_backend *be);
-/* The pipeline for shader with specialization constants 0..n_spec-1 (each
- * 32 bits), built on first use and cached for the backend's lifetime. */
-tm_status vk_pipeline_get(struct vk_backend *be, enum vk_shader sh, const uint32_t *spec,
-                          int n_spec, VkPipeline *out);
+/* The pipeline for shader (its descriptor or, with bda, its device-address
+ * variant) with specialization constants 0..n_spec-1 (each 32 bits), built
+ * on first use and cached for the backend's lifetime. */
+tm_status vk_pipeline_get(struct vk_backend *be, enum vk_shader sh, bool bda,
+                          const uint32_t *spec, int n_spec, VkPipeline *out);
 
 /* ---- Device and backend (instance.c, device.c) ------------------------ */
 
@@ -199,9 +214,12 @@ struct vk_caps {
     uint32_t max_wg_invocations;
     uint32_t max_wg_size[3];
     uint32_t max_wg_count[3];
-    uint32_t max_storage_range;
-    VkDeviceSize align;  /* sub-allocation alignment */
+    uint32_t max_storage_range;  /* largest tensor a descriptor can reach */
+    VkDeviceSize max_alloc;      /* largest VkDeviceMemory (and VkBuffer) */
+    VkDeviceSize align;          /* sub-allocation alignment */
     bool fp16;
+    bool bda;                    /* bufferDeviceAddress enabled on the device */
+    bool bda_all;                /* every dispatch by address (testing, timing) */
 };
 
 struct vk_backend {
@@ -212,6 +230,7 @@ struct vk_backend {
     VkDebugUtilsMessengerEXT messenger;
     VkPhysicalDevice phys;
     VkPhysicalDeviceProperties props;
+    uint32_t api;                 /* version in use: the device's, capped at ours */
     VkPhysicalDeviceMemoryProperties mem_props;
     VkDevice device;
     VkQueue queue;
@@ -223,7 +242,7 @@ struct vk_backend {
     VkPipelineLayout pipe_layout;
     VkPipelineCache pipe_cache;
     char *pipe_cache_path;        /* NULL: not persisted */
-    VkShaderModule modules[VK_SH_COUNT];
+    VkShaderModule modules[2][VK_SH_COUNT]; /* [bda][shader] */
     struct vk_pipeline *pipes;
     int n_pipes, cap_pipes;
     struct vk_alloc dummy;        /* bound to unused descriptor slots */
@@ -268,10 +287,12 @@ tm_status vk_oneshot_end(struct vk_backend *be, VkCommandBuffer cmd);
 
 struct vk_params; /* backend_vk.c */
 
-/* Everything record_node needs about a buffer: where it is. */
+/* Everything record_node needs about a buffer: where it is, as a
+ * descriptor range and as a device address (0 without bufferDeviceAddress). */
 struct vk_view {
     VkBuffer buf;
     VkDeviceSize off, size;
+    VkDeviceAddress addr;
 };
 
 /* A node's buffers, resolved: in/out are activations, w/b the conv weight
@@ -295,6 +316,9 @@ tm_status vk_record_node(struct vk_backend *be, VkCommandBuffer cmd, VkDescripto
                          const struct tm_graph *g, const struct tm_node *nd,
                          const struct vk_node_io *io);
 void vk_barrier_compute(struct vk_backend *be, VkCommandBuffer cmd);
+/* vkCmdCopyBuffer of one range, in pieces a driver can take. */
+void vk_copy(struct vk_backend *be, VkCommandBuffer cmd, VkBuffer src, VkDeviceSize src_off,
+             VkBuffer dst, VkDeviceSize dst_off, VkDeviceSize size);
 void vk_barrier(struct vk_backend *be, VkCommandBuffer cmd, VkPipelineStageFlags src,
                 VkAccessFlags src_access, VkPipelineStageFlags dst, VkAccessFlags dst_access);
 
