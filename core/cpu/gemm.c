@@ -78,7 +78,7 @@ const struct gemm_isa *tm_gemm_isa_generic(void)
 
 const struct gemm_isa *tm_gemm_isa_best(void)
 {
-    const char *force = getenv("TM_CPU_ISA");
+    const char *force = getenv("TRANSMUTE_CPU_ISA");
     if (force && !strcmp(force, "generic"))
         return &isa_generic;
 #if defined(__x86_64__) || defined(__i386__)

@@ -22,7 +22,7 @@ struct gemm_isa {
 
 /* The best kernel this CPU runs (checked once per backend). */
 const struct gemm_isa *tm_gemm_isa_best(void);
-/* The portable kernel, for tests and for TM_CPU_ISA=generic. */
+/* The portable kernel, for tests and for TRANSMUTE_CPU_ISA=generic. */
 const struct gemm_isa *tm_gemm_isa_generic(void);
 
 /* The kernel for a GEMM with m rows: best, or a narrower relative of it

@@ -47,6 +47,12 @@ static void probe_features(struct vk_backend *be)
     const char *env = getenv("TRANSMUTE_VK_BDA");
     be->caps.bda = bda.bufferDeviceAddress && !(env && !strcmp(env, "off"));
     be->caps.bda_all = be->caps.bda && env && !strcmp(env, "all");
+    /* CPU implementations want the direct conv forms, GPUs the shared-memory
+     * GEMM. TRANSMUTE_VK_CONV=tiled|direct overrides, so that the GPU form is
+     * tested on lavapipe too. */
+    const char *conv = getenv("TRANSMUTE_VK_CONV");
+    be->caps.conv_direct = conv && *conv ? !strcmp(conv, "direct")
+                                         : be->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
 static void probe_caps(struct vk_backend *be)
@@ -91,11 +97,12 @@ static void log_caps(struct vk_backend *be, int index)
     vk_describe_device(be, index, &d);
     TM_INFO(be->ctx,
             "vulkan: %s (%s), subgroup %u, shared memory %u KiB, workgroup %u (%u,%u,%u), "
-            "storage range %u MiB, allocation %llu MiB, buffer device address %s, fp16 %s",
+            "storage range %u MiB, allocation %llu MiB, buffer device address %s, fp16 %s, "
+            "conv %s",
             d.name, d.driver, c->subgroup_size, c->shared_memory / 1024,
             c->max_wg_invocations, c->max_wg_size[0], c->max_wg_size[1], c->max_wg_size[2],
             c->max_storage_range >> 20, (unsigned long long)(c->max_alloc >> 20),
-            c->bda ? "yes" : "no", c->fp16 ? "yes" : "no");
+            c->bda ? "yes" : "no", c->fp16 ? "yes" : "no", c->conv_direct ? "direct" : "tiled");
 }
 
 static tm_status create_logical(struct vk_backend *be)

@@ -166,7 +166,7 @@ struct tile {
 
 bool vk_conv_direct(const struct vk_backend *be)
 {
-    return be->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    return be->caps.conv_direct;
 }
 
 uint32_t vk_direct_rm(int cout)

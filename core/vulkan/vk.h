@@ -220,6 +220,7 @@ struct vk_caps {
     bool fp16;
     bool bda;                    /* bufferDeviceAddress enabled on the device */
     bool bda_all;                /* every dispatch by address (testing, timing) */
+    bool conv_direct;            /* direct conv forms (CPU devices) instead of tiled GEMM */
 };
 
 struct vk_backend {
