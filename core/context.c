@@ -158,12 +158,9 @@ tm_status tm_ctx_create(const struct tm_ctx_params *params, tm_ctx **out, char *
     }
     if (params)
         ctx->params = *params;
-    ctx->params.device = NULL; /* not owned: only read during creation */
-    ctx->params.validate = (params && params->validate) || env_flag("TRANSMUTE_VALIDATE");
-    if (params)
-        ctx->params.device = params->device;
+    ctx->params.validate = ctx->params.validate || env_flag("TRANSMUTE_VALIDATE");
     tm_status s = open_backend(ctx);
-    ctx->params.device = NULL;
+    ctx->params.device = NULL; /* the caller's string need only live for this call */
     if (s) {
         snprintf(err, errlen, "%s", ctx->err);
         tm_ctx_destroy(&ctx);
