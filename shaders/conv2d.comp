@@ -2,6 +2,7 @@
 #extension GL_GOOGLE_include_directive : require
 // conv2d.comp: Conv2d with zero or reflect padding folded into the input
 // indexing (no padded copy of the input is ever made).
+#define TM_TRANSPOSED 0
 #include "common.glsl"
 #include "gemm_conv.glsl"
 
@@ -14,20 +15,20 @@ int reflect(int i, int size)
     return min(i, 2 * size - 2 - i);
 }
 
-float load_input(uint ci, int ky, int kx, int oy, int ox)
+int pad_index(int i, int size, out bool inside)
 {
-    int iy = oy * STRIDE - PAD + ky;
-    int ix = ox * STRIDE - PAD + kx;
-    bool inside = true;
-    if (PAD_MODE == 1) {
-        iy = reflect(iy, pc.h_in);
-        ix = reflect(ix, pc.w_in);
-    } else {
-        inside = iy >= 0 && iy < pc.h_in && ix >= 0 && ix < pc.w_in;
-        iy = clamp(iy, 0, pc.h_in - 1);
-        ix = clamp(ix, 0, pc.w_in - 1);
-    }
-    // Always an in-bounds load; zero padding selects afterwards.
-    float v = t_in[(ci * uint(pc.h_in) + uint(iy)) * uint(pc.w_in) + uint(ix)];
-    return inside ? v : 0.0;
+    inside = true;
+    if (PAD_MODE == 1)
+        return reflect(i, size);
+    inside = i >= 0 && i < size;
+    return clamp(i, 0, size - 1);
+}
+
+uint input_offset(int ky, int kx, int oy, int ox, out bool inside)
+{
+    bool in_y, in_x;
+    int iy = pad_index(oy * STRIDE - PAD + ky, pc.h_in, in_y);
+    int ix = pad_index(ox * STRIDE - PAD + kx, pc.w_in, in_x);
+    inside = in_y && in_x;
+    return uint(iy) * uint(pc.w_in) + uint(ix);
 }

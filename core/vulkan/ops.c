@@ -223,6 +223,13 @@ static tm_status record_conv(struct vk_backend *be, VkCommandBuffer cmd, VkDescr
         d.groups[0] = div_up((uint64_t)out->c, t.wg_n);
         d.groups[1] = div_up(pixels, t.rn);
     }
+    if (t.form == 1 && nd->op == TM_OP_CONV2D) /* blocks of rn pixels in a row */
+        d.groups[0] = div_up((uint64_t)out->h * div_up(out->w, t.rn), t.wg_n);
+    if (t.form == 1 && nd->op == TM_OP_CONVT2D) { /* one stride phase per z */
+        uint64_t s = (uint64_t)nd->conv.stride;
+        d.groups[0] = div_up(div_up(out->h, s) * (uint64_t)div_up(out->w, s), t.wg_n * t.rn);
+        d.groups[2] = (uint32_t)(s * s);
+    }
     set_shapes(&d.push, &g->tensors[nd->in[0]], out);
     return record(be, cmd, pool, &d);
 }
