@@ -206,17 +206,21 @@ def _round_to(t, dtype):
     return t.to(_TORCH_DTYPE[dtype]).to(torch.float32)
 
 
+def _make_module(cfg):
+    """The untrained torch module the options describe."""
+    if cfg["arch"] == "resnet":
+        return ResnetGen(cfg["input_nc"], cfg["output_nc"], cfg["ngf"],
+                         cfg["norm"], cfg["n_blocks"], cfg["padding"],
+                         cfg["dropout"])
+    return UnetGen(cfg["input_nc"], cfg["output_nc"], cfg["num_downs"],
+                   cfg["ngf"], cfg["norm"], cfg["dropout"])
+
+
 def build_generator(cfg):
     """A generator with random weights already rounded to cfg['dtype'], so
     that the torch model computes exactly with what the file stores."""
     cfg = make_config(**cfg)
-    if cfg["arch"] == "resnet":
-        model = ResnetGen(cfg["input_nc"], cfg["output_nc"], cfg["ngf"],
-                          cfg["norm"], cfg["n_blocks"], cfg["padding"],
-                          cfg["dropout"])
-    else:
-        model = UnetGen(cfg["input_nc"], cfg["output_nc"], cfg["num_downs"],
-                        cfg["ngf"], cfg["norm"], cfg["dropout"])
+    model = _make_module(cfg)
     g = torch.Generator().manual_seed(int(cfg["seed"]))
 
     def randn(shape, std=1.0, mean=0.0):
@@ -425,13 +429,7 @@ def load_generator(path, norm_stats=None):
                       dropout=md("dropout", "false") == "true",
                       dtype=fdt[0] if fdt else "F32",
                       name=md("name"), description=md("description"))
-    if cfg["arch"] == "resnet":
-        model = ResnetGen(cfg["input_nc"], cfg["output_nc"], cfg["ngf"],
-                          cfg["norm"], cfg["n_blocks"], cfg["padding"],
-                          cfg["dropout"])
-    else:
-        model = UnetGen(cfg["input_nc"], cfg["output_nc"], cfg["num_downs"],
-                        cfg["ngf"], cfg["norm"], cfg["dropout"])
+    model = _make_module(cfg)
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
     model.load_state_dict(sd, strict=True)
     set_inference_mode(model, cfg["norm_stats"])
