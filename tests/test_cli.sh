@@ -421,6 +421,15 @@ else
   bad "no Vulkan driver (exit $rc, $nlines matching lines)" "$(cat "$W/err.txt")"
 fi
 
+# ---- TRANSMUTE_PROFILE=1: one timing line per graph node, same output -------
+run env TRANSMUTE_PROFILE=1 "$T" translate -v --device cpu -m "$MODEL" -o cpu/prof.png in/rgb.png
+nprof=$(grep -c 'profile: .* ms' "$W/err.txt")
+if [ "$rc" -eq 0 ] && cmp -s cpu/prof.png cpu/rgb.png && [ "$nprof" -ge 10 ]; then
+  ok "TRANSMUTE_PROFILE=1 logs $nprof node timings"
+else
+  bad "TRANSMUTE_PROFILE=1 (exit $rc, $nprof profile lines)" "$(cat "$W/err.txt")"
+fi
+
 # ---- Vulkan (llvmpipe) with validation agrees with the CPU -----------------
 run "$T" devices --device llvmpipe
 if [ "$rc" -ne 0 ]; then

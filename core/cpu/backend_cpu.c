@@ -2,8 +2,10 @@
  * (params_upload); a plan owns the activation slots from the graph's memory
  * plan plus per-thread conv scratch, sized for one input size; plan_run walks
  * the nodes in order, each kernel parallel inside over the backend's pool. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -323,6 +325,26 @@ static void run_node(struct cpu_backend *be, struct cpu_plan *p, int i)
     }
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* One info line per node: where the time goes, for tuning and bug reports. */
+static void profile_node(struct cpu_backend *be, const struct cpu_plan *p, int i, double ms)
+{
+    const struct tm_node *n = &p->nodes[i];
+    const struct cpu_tensor *y = &p->t[n->out];
+    int conv = n->op == TM_OP_CONV2D || n->op == TM_OP_CONVT2D;
+    char rate[32] = "";
+    if (conv && ms > 0) /* conv costs are FLOPs; the others count elements */
+        snprintf(rate, sizeof rate, "%7.1f GFLOP/s", p->cost[i] / ms / 1e6);
+    TM_INFO(be->base.ctx, "profile: %3d %-9s %-32s -> %dx%dx%d %8.2f ms %s", i,
+            tm_op_name(n->op), n->label ? n->label : "", y->c, y->h, y->w, ms, rate);
+}
+
 static tm_status cpu_plan_run(struct tm_backend *be, void *plan, const float *in, float *out,
                               const struct tm_run_opts *opts)
 {
@@ -336,7 +358,10 @@ static tm_status cpu_plan_run(struct tm_backend *be, void *plan, const float *in
         if (opts && opts->cancel && *opts->cancel)
             return tm_fail(be->ctx, TM_ERR_CANCELLED, "cancelled before node %d of %d", i,
                            p->n_nodes);
+        double t0 = cpu_of(be)->profile ? now_ms() : 0.0;
         run_node(cpu_of(be), p, i);
+        if (cpu_of(be)->profile)
+            profile_node(cpu_of(be), p, i, now_ms() - t0);
         done += p->cost[i];
         if (opts && opts->progress &&
             !opts->progress(opts->progress_priv, p->total_cost > 0 ? done / p->total_cost : 1.0))
@@ -376,6 +401,8 @@ tm_status tm_backend_cpu_create(tm_ctx *ctx, int threads, struct tm_backend **ou
     be->base.vt = &cpu_vtbl;
     be->base.ctx = ctx;
     be->isa = tm_gemm_isa_best();
+    const char *prof = getenv("TRANSMUTE_PROFILE");
+    be->profile = prof && *prof && strcmp(prof, "0") != 0;
     be->pool = tm_pool_create(threads);
     if (!be->pool) {
         free(be);

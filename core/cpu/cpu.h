@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <stdbool.h>
+
 #include "backend.h"
 #include "gemm.h"
 #include "threadpool.h"
@@ -12,6 +14,7 @@ struct cpu_backend {
     struct tm_backend base;
     struct tm_pool *pool;
     const struct gemm_isa *isa;
+    bool profile;               /* TRANSMUTE_PROFILE=1: log each node's time */
 };
 
 /* One GEMM-shaped convolution: a whole conv2d, or one output phase of a
