@@ -15,7 +15,8 @@ struct tm_ctx {
     char err[512];
 };
 
-/* Formats a message into ctx->err, logs it at error level, returns s. */
+/* Formats a message into ctx->err (read by tm_ctx_error) and returns s.
+ * It is logged only at debug level: the caller decides how to show it. */
 tm_status tm_fail(tm_ctx *ctx, tm_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
