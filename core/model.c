@@ -52,30 +52,56 @@ static int meta_choice(tm_model *m, const char *key, const char *const *choices,
     return -1;
 }
 
+/* StarGAN: fixed norm and padding; the label is laid out by its domains. */
+static tm_status read_stargan(tm_model *m)
+{
+    const char *domains = tm_st_meta(&m->st, "domains");
+    if (!domains)
+        return tm_fail(m->ctx, TM_ERR_FORMAT, "stargan model metadata lacks 'domains' (the label names)");
+    char err[256];
+    tm_status s = tm_domains_parse(domains, tm_st_meta(&m->st, "domain_groups"), &m->domains,
+                                   err, sizeof err);
+    if (s)
+        return tm_fail(m->ctx, s, "%s", err);
+    m->arch.label_size = m->domains.label_size;
+    m->info.label_size = m->domains.label_size;
+    m->info.n_domains = m->domains.n;
+    m->info.domains = m->domains.names;
+    m->info.n_groups = m->domains.n_groups;
+    m->info.groups = m->domains.groups;
+    m->info.domain_group = m->domains.group;
+    m->info.pad_multiple = m->min_side = 4;
+    return meta_int(m, "n_blocks", 0, MAX_BLOCKS, &m->arch.n_blocks, INT_MIN);
+}
+
 static tm_status read_arch(tm_model *m)
 {
-    static const char *const archs[] = { "resnet", "unet", NULL };
+    static const char *const archs[] = { "resnet", "unet", "stargan", NULL };
     static const char *const norms[] = { "none", "instance", "batch", NULL };
     static const char *const pads[] = { "zero", "reflect", NULL };
     static const char *const stats[] = { "running", "image", NULL };
     static const char *const bools[] = { "false", "true", NULL };
     struct tm_arch *a = &m->arch;
     int kind = meta_choice(m, "arch", archs, NULL);
-    int norm = kind < 0 ? -1 : meta_choice(m, "norm", norms, NULL);
-    if (norm < 0)
+    if (kind < 0)
         return TM_ERR_UNSUPPORTED;
-    a->norm = (enum tm_norm_kind)norm;
+    m->info.arch = archs[kind];
     tm_status s;
     if ((s = meta_int(m, "input_nc", 1, 4, &a->input_nc, INT_MIN)) ||
         (s = meta_int(m, "output_nc", 1, 4, &a->output_nc, INT_MIN)) ||
         (s = meta_int(m, "ngf", 1, MAX_NGF, &a->ngf, INT_MIN)))
         return s;
+    if (kind == 2)
+        return read_stargan(m);
+    int norm = meta_choice(m, "norm", norms, NULL);
+    if (norm < 0)
+        return TM_ERR_UNSUPPORTED;
+    a->norm = (enum tm_norm_kind)norm;
     if (a->norm == TM_NORM_BATCH) {
         a->image_stats = meta_choice(m, "norm_stats", stats, NULL);
         if (a->image_stats < 0)
             return TM_ERR_FORMAT;
     }
-    m->info.arch = archs[kind];
     if (kind == 0) {
         a->reflect = meta_choice(m, "padding", pads, "reflect");
         a->dropout = meta_choice(m, "dropout", bools, "false");
@@ -138,8 +164,10 @@ static tm_status build_graph(tm_model *m)
         tm_graph_init(&m->graph);
         if (!strcmp(m->info.arch, "resnet"))
             tm_build_resnet(&b);
-        else
+        else if (!strcmp(m->info.arch, "unet"))
             tm_build_unet(&b);
+        else
+            tm_build_stargan(&b);
         s = b.status ? tm_fail(m->ctx, b.status, "%s", b.err) : TM_OK;
         for (int i = 0; i < n && !s; i++) {
             if (!used[i] && !ignorable(m->st.tensors[i].name))
@@ -236,6 +264,7 @@ void tm_model_destroy(tm_model **pm)
         be->vt->params_free(be, m->dev_params);
     tm_graph_free(&m->graph);
     tm_st_free(&m->st);
+    tm_domains_free(&m->domains);
     free(m->arena);
     free(m);
     *pm = NULL;

@@ -3,6 +3,7 @@
 #define TM_MODEL_H
 
 #include "backend.h"
+#include "domains.h"
 #include "models/models.h"
 
 struct tm_model {
@@ -11,6 +12,7 @@ struct tm_model {
     struct tm_arch arch;
     int min_side;               /* smallest padded side the graph accepts */
     struct tm_safetensors st;   /* names and metadata; data pointers are dropped */
+    struct tm_domains domains;  /* conditioned models; empty otherwise */
     float *arena;               /* float32 copies of every weight tensor */
     struct tm_graph graph;
     void *dev_params;           /* the backend's copy of the weights */

@@ -109,6 +109,35 @@ static tm_status check_pair(tm_model *m, const struct tm_image *in, const struct
     return TM_OK;
 }
 
+/* A conditioned model's label: present, of the model's size, finite. */
+static tm_status check_label(tm_model *m, const struct tm_translate_params *params)
+{
+    int want = m->info.label_size, have = params && params->label ? params->label_size : 0;
+    if (!want && !have)
+        return TM_OK;
+    if (!want)
+        return tm_fail(m->ctx, TM_ERR_INVALID, "this %s model takes no label", m->info.arch);
+    if (!have)
+        return tm_fail(m->ctx, TM_ERR_INVALID, "this model needs a target label of %d values (domains: %s)",
+                       want, tm_model_meta(m, "domains"));
+    if (have != want)
+        return tm_fail(m->ctx, TM_ERR_INVALID, "the label has %d values, the model takes %d", have, want);
+    for (int i = 0; i < want; i++)
+        if (!isfinite(params->label[i]))
+            return tm_fail(m->ctx, TM_ERR_INVALID, "label value %d is not a finite number", i + 1);
+    return TM_OK;
+}
+
+/* The label tiled over the image, as the official code's c.repeat(). */
+static void pack_label(const tm_model *m, const float *label, float *x, int ph, int pw)
+{
+    size_t plane = (size_t)ph * (size_t)pw;
+    float *dst = x + (size_t)m->info.input_nc * plane;
+    for (int c = 0; c < m->info.label_size; c++)
+        for (size_t i = 0; i < plane; i++)
+            *dst++ = label[c];
+}
+
 /* CHW planes of the padded input, in -1..1; gray feeds every model channel. */
 static void pack_input(const tm_model *m, const struct tm_image *in, float *x, int ph, int pw)
 {
@@ -177,14 +206,14 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
                        const struct tm_translate_params *params)
 {
     tm_status s = check_pair(m, in, out);
-    if (s)
+    if (s || (s = check_label(m, params)))
         return s;
     int ph = padded_side(m, in->height);
     int pw = padded_side(m, in->width);
     if ((s = get_plan(m, ph, pw)))
         return s;
     size_t plane = (size_t)ph * (size_t)pw;
-    float *x = malloc(plane * (size_t)m->info.input_nc * sizeof *x);
+    float *x = malloc(plane * (size_t)(m->info.input_nc + m->info.label_size) * sizeof *x);
     float *y = malloc(plane * (size_t)m->info.output_nc * sizeof *y);
     if (!x || !y) {
         s = tm_fail(m->ctx, TM_ERR_NOMEM, "out of memory for a %dx%d image", pw, ph);
@@ -196,6 +225,8 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
             opts.cancel = params->cancel;
         }
         pack_input(m, in, x, ph, pw);
+        if (m->info.label_size)
+            pack_label(m, params->label, x, ph, pw);
         struct tm_backend *be = m->ctx->backend;
         s = be->vt->plan_run(be, m->plan, x, y, &opts);
         if (!s)

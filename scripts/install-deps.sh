@@ -7,6 +7,7 @@ pkgs=(
   build-essential meson ninja-build pkg-config
   libvulkan-dev glslang-tools libpng-dev libjpeg-dev libjson-c-dev
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
+  libzip-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-torch
 )
 

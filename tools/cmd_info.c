@@ -33,6 +33,27 @@ static const char *group_digits(uint64_t v, char *buf, size_t len)
     return buf;
 }
 
+/* One line per dataset (or one line) of domain names, and the label size. */
+static void print_domains(const struct tm_model_info *mi)
+{
+    if (!mi->label_size)
+        return;
+    for (int g = 0; g < (mi->n_groups ? mi->n_groups : 1); g++) {
+        printf(g ? "               " : "domains:       ");
+        if (mi->n_groups)
+            printf("%s: ", mi->groups[g]);
+        for (int i = 0, first = 1; i < mi->n_domains; i++) {
+            if (mi->n_groups && mi->domain_group[i] != g)
+                continue;
+            printf(first ? "%s" : ", %s", mi->domains[i]);
+            first = 0;
+        }
+        printf("\n");
+    }
+    printf("label size:    %d%s\n", mi->label_size,
+           mi->n_groups ? " (domains, then a one-hot dataset mask)" : "");
+}
+
 int cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -91,6 +112,7 @@ int cmd_info(int argc, char **argv)
     printf("pad multiple:  %d\n", mi->pad_multiple);
     printf("parameters:    %s\n", group_digits(mi->n_params, b2, sizeof b2));
     printf("tensors:       %d\n", mi->n_tensors);
+    print_domains(mi);
     printf("metadata:\n");
     const char *k, *v;
     int n = 0;

@@ -4,6 +4,7 @@
 #include "resize.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
@@ -38,6 +39,11 @@ static const char translate_help[] =
     "                       translating, like the official test's --load_size; the\n"
     "                       output is N x N\n"
     "  -Q, --quality Q      JPEG quality 1..100 (default 95)\n"
+    "  -c, --domain NAMES   multi-domain (StarGAN) models: the target domains,\n"
+    "                       comma-separated, e.g. Blond_Hair,Young (those are 1,\n"
+    "                       the others 0; 'transmute info' lists a model's domains)\n"
+    "  -l, --label VALUES   multi-domain models: the whole label vector instead,\n"
+    "                       e.g. 0,1,0,1,1 (with a mask model, the mask included)\n"
     "  -t, --threads N      CPU backend threads (default: all cores)\n"
     "  -q, --quiet          no progress lines or warnings (errors are still printed)\n"
     "  -v, --verbose        also print informational messages (the device chosen);\n"
@@ -156,6 +162,8 @@ static void progress_clear(struct progress *p)
 }
 
 struct job {
+    const float *label;       /* conditioned models */
+    int label_size;
     tm_ctx *ctx;
     tm_model *model;
     const struct tm_model_info *mi;
@@ -255,6 +263,8 @@ static int translate_one(struct job *J, const char *in_path, const char *out_pat
         .progress = progress_cb,
         .progress_priv = P,
         .cancel = &g_cancel,
+        .label = J->label,
+        .label_size = J->label_size,
     };
     tm_status st = tm_translate(J->model, &in, &out, &tp);
     if (st == TM_ERR_CANCELLED || g_cancel) {
@@ -285,6 +295,61 @@ out:
     img_free(&in);
     img_free(&out);
     return rc;
+}
+
+/* Comma-separated numbers into label[0..n); false on junk or a wrong count. */
+static bool parse_label(const char *s, float *label, int n)
+{
+    int i = 0;
+    for (const char *p = s;; i++) {
+        char *end;
+        errno = 0;
+        float v = strtof(p, &end);
+        if (end == p || errno || !isfinite(v) || i == n)
+            return false;
+        label[i] = v;
+        while (*end == ' ')
+            end++;
+        if (!*end)
+            return i + 1 == n;
+        if (*end != ',')
+            return false;
+        p = end + 1;
+    }
+}
+
+/* The target label from --domain or --label; prints why and returns -1 when
+ * it cannot be built or the model takes none. */
+static int make_label(tm_ctx *ctx, tm_model *model, const char *path, const char *domain, const char *label_str,
+                      float **out)
+{
+    const struct tm_model_info *mi = tm_model_info(model);
+    *out = NULL;
+    if (!mi->label_size) {
+        if (domain || label_str)
+            cli_err("%s: a %s model has no domains: --domain and --label do not apply", path, mi->arch);
+        return domain || label_str ? -1 : 0;
+    }
+    const char *names = tm_model_meta(model, "domains");
+    if (!domain && !label_str) {
+        cli_err("%s is a multi-domain model: choose the target with --domain NAMES or --label VALUES "
+                "(domains: %s)", path, names);
+        return -1;
+    }
+    float *label = xcalloc((size_t)mi->label_size, sizeof *label);
+    if (domain && tm_model_label_from_domains(model, domain, label, mi->label_size)) {
+        cli_err("%s: %s", path, tm_ctx_error(ctx));
+        free(label);
+        return -1;
+    }
+    if (label_str && !parse_label(label_str, label, mi->label_size)) {
+        cli_err("%s: --label needs %d comma-separated numbers (%s%s), not '%s'", path, mi->label_size,
+                names, mi->n_groups ? ", then the dataset mask" : "", label_str);
+        free(label);
+        return -1;
+    }
+    *out = label;
+    return 0;
 }
 
 /* DIR/basename(input), with the extension replaced when it does not name fmt. */
@@ -318,6 +383,8 @@ int cmd_translate(int argc, char **argv)
         {"device", required_argument, NULL, 'd'},
         {"size", required_argument, NULL, 's'},
         {"quality", required_argument, NULL, 'Q'},
+        {"domain", required_argument, NULL, 'c'},
+        {"label", required_argument, NULL, 'l'},
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -325,6 +392,7 @@ int cmd_translate(int argc, char **argv)
         {0, 0, 0, 0},
     };
     const char *model_path = NULL, *out_file = NULL, *out_dir = NULL, *device = NULL;
+    const char *domain = NULL, *label_str = NULL;
     enum img_format force_fmt = IMG_NONE;
     long size = 0, quality = IMG_JPEG_QUALITY_DEFAULT, threads = 0;
     bool quiet = false;
@@ -333,12 +401,14 @@ int cmd_translate(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:o:D:f:d:s:Q:t:qvh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:D:f:d:s:Q:c:l:t:qvh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'o': out_file = optarg; break;
         case 'D': out_dir = optarg; break;
         case 'd': device = optarg; break;
+        case 'c': domain = optarg; break;
+        case 'l': label_str = optarg; break;
         case 'f':
             force_fmt = img_format_from_name(optarg);
             if (force_fmt == IMG_NONE)
@@ -380,6 +450,8 @@ int cmd_translate(int argc, char **argv)
         cli_usage_error("translate", "no output given (-o OUT or --outdir DIR)");
     if (n_in == 0)
         cli_usage_error("translate", "no input image given");
+    if (domain && label_str)
+        cli_usage_error("translate", "give either --domain or --label, not both");
     if (out_file && n_in > 1)
         cli_usage_error("translate", "-o takes one input; use --outdir DIR for %d inputs", n_in);
     enum img_format file_fmt = IMG_NONE;
@@ -433,6 +505,12 @@ int cmd_translate(int argc, char **argv)
         tm_ctx_destroy(&ctx);
         return rc;
     }
+    float *label = NULL;
+    if (make_label(ctx, model, model_path, domain, label_str, &label)) {
+        tm_model_destroy(&model);
+        tm_ctx_destroy(&ctx);
+        return EXIT_FAIL;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -449,6 +527,8 @@ int cmd_translate(int argc, char **argv)
         .save = {.jpeg_quality = (int)quality},
         .quiet = quiet,
         .prog = &prog,
+        .label = label,
+        .label_size = tm_model_info(model)->label_size,
     };
     int failed = 0, done = 0;
     bool cancelled = false;
@@ -508,6 +588,7 @@ int cmd_translate(int argc, char **argv)
             cli_err("%d of %d files failed", failed, n_in);
         rc = EXIT_FAIL;
     }
+    free(label);
     tm_model_destroy(&model);
     rc = cli_validation_exit(ctx, rc);
     tm_ctx_destroy(&ctx);

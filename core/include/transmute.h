@@ -1,8 +1,9 @@
 /*
  * transmute.h: the one public header of libtransmute.
  *
- * Runs GAN image-to-image generators (CycleGAN's ResNet, pix2pix's U-Net)
- * stored as safetensors files, on a Vulkan device or on the CPU.
+ * Runs GAN image-to-image generators (CycleGAN's ResNet, pix2pix's U-Net,
+ * StarGAN's multi-domain generator) stored as safetensors files, on a Vulkan
+ * device or on the CPU.
  *
  * Usage:
  *   tm_ctx *ctx; char err[256];
@@ -122,12 +123,26 @@ TM_API int tm_ctx_validation_messages(const tm_ctx *ctx);
 /* ---- Models ---------------------------------------------------------- */
 
 struct tm_model_info {
-    const char *arch;      /* "resnet" or "unet" */
-    int input_nc, output_nc;
+    const char *arch;      /* "resnet", "unet" or "stargan" */
+    int input_nc, output_nc; /* image channels in and out */
     int pad_multiple;      /* image sides are padded to a multiple of this */
     uint64_t n_params;     /* number of learned scalars */
     int n_tensors;         /* tensors in the file */
     uint64_t file_size;    /* bytes */
+
+    /* Conditioning (StarGAN). The generator takes a target label vector of
+     * label_size values (0: an unconditioned model), tiled over the image
+     * after the colour channels. Its first n_domains entries are the domains
+     * named here, in order. A model trained on several datasets at once has
+     * n_groups > 0: domain_group[i] is the dataset of domain i, and a one-hot
+     * mask of n_groups entries (which dataset the label speaks for) follows
+     * the domain entries. */
+    int label_size;
+    int n_domains;
+    const char *const *domains;
+    const int *domain_group;   /* NULL when n_groups == 0 */
+    int n_groups;
+    const char *const *groups;
 };
 
 /* Loads a safetensors model. Every tensor is checked against the
@@ -148,6 +163,13 @@ TM_API const char *tm_model_meta(const tm_model *model, const char *key);
 /* Metadata entries in file order: returns false past the end. */
 TM_API bool tm_model_meta_at(const tm_model *model, int i, const char **key,
                              const char **value);
+
+/* Fills label[0..n) (n must be the model's label_size) for a target given
+ * as a comma-separated list of domain names: those are 1, the others 0, and
+ * for a multi-dataset model the mask marks the names' dataset. An unknown
+ * name, names from two datasets, or a model without domains is an error. */
+TM_API tm_status tm_model_label_from_domains(tm_model *model, const char *names,
+                                             float *label, int n);
 
 /* ---- Translation ----------------------------------------------------- */
 
@@ -173,6 +195,8 @@ struct tm_translate_params {
     tm_progress_fn progress;   /* called with 0..1 as work proceeds; may be NULL */
     void *progress_priv;
     const volatile int *cancel; /* checked between ops when non-NULL */
+    const float *label;         /* conditioned models: label_size values */
+    int label_size;
 };
 
 /* Translates in to out (same width and height; any channels and type).
@@ -180,7 +204,8 @@ struct tm_translate_params {
  * (y+1)/2 out, clamped and rounded; sides are reflect-padded to the
  * model's multiple and cropped back. Alpha passes through untouched. A gray
  * image feeds a 3-channel model as R=G=B. out->data may equal in->data when
- * both have the same layout. */
+ * both have the same layout. A conditioned model (label_size > 0) needs
+ * params->label. */
 TM_API tm_status tm_translate(tm_model *model, const struct tm_image *in,
                               struct tm_image *out,
                               const struct tm_translate_params *params);

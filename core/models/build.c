@@ -29,7 +29,9 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *d)
         snprintf(buf + o, len - (size_t)o, "]");
 }
 
-static int param(struct tm_build *b, const char *name, int ndim, const int64_t *dims, int required)
+/* The file's tensor `name`, checked against the expected shape; its index in
+ * the safetensors list, or -1 (absent when optional, or after an error). */
+static int lookup(struct tm_build *b, const char *name, int ndim, const int64_t *dims, int required)
 {
     if (b->status)
         return -1;
@@ -53,8 +55,21 @@ static int param(struct tm_build *b, const char *name, int ndim, const int64_t *
         return fail(b, TM_ERR_FORMAT, "tensor '%s' has dtype %s; weights must be F32, F16 or BF16",
                     name, t->dtype_name);
     b->used[idx] = 1;
-    int id = tm_graph_param(b->g, t->name, b->f32[idx], ndim, dims);
+    return idx;
+}
+
+static int param(struct tm_build *b, const char *name, int ndim, const int64_t *dims, int required)
+{
+    int idx = lookup(b, name, ndim, dims, required);
+    if (idx < 0)
+        return -1;
+    int id = tm_graph_param(b->g, b->st->tensors[idx].name, b->f32[idx], ndim, dims);
     return id < 0 ? fail(b, TM_ERR_NOMEM, "out of memory building the graph") : id;
+}
+
+void tm_build_claim_opt(struct tm_build *b, const char *name, int ndim, const int64_t *dims)
+{
+    lookup(b, name, ndim, dims, 0);
 }
 
 int tm_build_param(struct tm_build *b, const char *name, int ndim, const int64_t *dims)
@@ -165,4 +180,20 @@ int tm_build_concat(struct tm_build *b, int x, int y)
     struct tm_node n = tm_node_new(TM_OP_CONCAT, x);
     n.in[1] = y;
     return add_node(b, &n, NULL);
+}
+
+int tm_build_instnorm_affine(struct tm_build *b, int x, const char *prefix, int c)
+{
+    char name[160];
+    int64_t d[1] = { c };
+    struct tm_node n = tm_node_new(TM_OP_INSTNORM, x);
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    n.w = tm_build_param(b, name, 1, d);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    n.b = tm_build_param(b, name, 1, d);
+    snprintf(name, sizeof name, "%s.running_mean", prefix);
+    tm_build_claim_opt(b, name, 1, d);
+    snprintf(name, sizeof name, "%s.running_var", prefix);
+    tm_build_claim_opt(b, name, 1, d);
+    return add_node(b, &n, label_of(b, n.w));
 }

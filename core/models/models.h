@@ -20,6 +20,7 @@ struct tm_arch {
     int reflect;        /* resnet blocks: reflect (1) or zero (0) padding */
     int dropout;        /* resnet: dropout layers present (shift key indices) */
     int num_downs;      /* unet */
+    int label_size;     /* stargan: label channels after the image's */
 };
 
 struct tm_build {
@@ -38,6 +39,10 @@ int tm_build_param(struct tm_build *b, const char *name, int ndim, const int64_t
 /* Like tm_build_param, but absence is fine (returns -1 without error). */
 int tm_build_param_opt(struct tm_build *b, const char *name, int ndim, const int64_t *dims);
 
+/* A tensor the file may carry that inference does not read: checked for
+ * shape when present, and marked as expected. */
+void tm_build_claim_opt(struct tm_build *b, const char *name, int ndim, const int64_t *dims);
+
 /* Conv2d / ConvTranspose2d layer `prefix` (prefix.weight, prefix.bias).
  * Returns the output value id, -1 after an error. */
 int tm_build_conv(struct tm_build *b, int x, const char *prefix, int cin, int cout,
@@ -47,6 +52,11 @@ int tm_build_convt(struct tm_build *b, int x, const char *prefix, int cin, int c
 
 /* The architecture's norm layer `prefix` over c channels (nothing for none). */
 int tm_build_norm(struct tm_build *b, int x, const char *prefix, int c);
+
+/* InstanceNorm2d(affine=True) `prefix` over c channels, normalized with this
+ * image's statistics. Stored running_mean/running_var (track_running_stats)
+ * are checked and claimed but never used, as in StarGAN's test code. */
+int tm_build_instnorm_affine(struct tm_build *b, int x, const char *prefix, int c);
 
 /* Applies an activation to x: fused into the node that just produced x
  * when it has none, else as its own node. Only valid when nothing else has
@@ -59,5 +69,6 @@ int tm_build_concat(struct tm_build *b, int x, int y);
 /* Builds the graph of each architecture; g->input/g->output set on success. */
 void tm_build_resnet(struct tm_build *b);
 void tm_build_unet(struct tm_build *b);
+void tm_build_stargan(struct tm_build *b);
 
 #endif
