@@ -116,10 +116,18 @@ def main():
     ap.add_argument("--conv_dim", type=int, default=16)
     ap.add_argument("--repeat_num", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--multi", action="store_true",
+                    help="CelebA and RaFD labels plus the dataset mask (15 values)")
+    ap.add_argument("--dtype", choices=gen_models.DTYPES, default="F32")
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
-    model = build(a.conv_dim, len(CELEBA), a.repeat_num, a.seed)
-    gen_models.write_safetensors(a.output, model.state_dict(), metadata(model, CELEBA))
+    names = CELEBA + (RAFD if a.multi else [])
+    model = build(a.conv_dim, len(names) + (2 if a.multi else 0), a.repeat_num, a.seed, a.dtype)
+    md = metadata(model, names, "CelebA:5,RaFD:8" if a.multi else None)
+    md["name"] = "demo-stargan-random"
+    md["source"] = "tests/stargan_ref.py --conv_dim %d --repeat_num %d --seed %d%s --dtype %s" % (
+        a.conv_dim, a.repeat_num, a.seed, " --multi" if a.multi else "", a.dtype)
+    gen_models.write_safetensors(a.output, model.state_dict(), md, a.dtype)
 
 
 if __name__ == "__main__":

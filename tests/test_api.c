@@ -1,10 +1,12 @@
 /* test_api.c: the public C API end to end, on the CPU backend and on the
  * Vulkan device (llvmpipe here) with validation.
  *
- * Usage: test_api MODEL.safetensors   (the shipped demo model)
+ * Usage: test_api MODEL.safetensors [STARGAN.safetensors]   (the shipped demos)
  * Checks: device selection errors, loading from memory, every sample type,
  * row strides, alpha, gray input, in-place translation, progress and cancel,
- * bad image sizes, re-planning on a size change, CPU/Vulkan agreement. */
+ * bad image sizes, re-planning on a size change, CPU/Vulkan agreement; with
+ * the StarGAN demo (CelebA + RaFD + mask): domains in the model info, labels
+ * from names and their errors, the label's effect and its checks. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +249,56 @@ static void run_all(tm_ctx *ctx, const unsigned char *bytes, size_t size, unsign
     CHECK(m == NULL, "%s", "destroy NULLs the handle");
 }
 
+static void test_conditioned(tm_ctx *ctx, const char *path)
+{
+    tm_model *m = NULL;
+    CHECK(tm_model_load(ctx, path, &m) == TM_OK, "load %s: %s", path, tm_ctx_error(ctx));
+    if (!m)
+        return;
+    const struct tm_model_info *mi = tm_model_info(m);
+    CHECK(!strcmp(mi->arch, "stargan") && mi->label_size == 15 && mi->n_domains == 13 &&
+              mi->n_groups == 2 && !strcmp(mi->groups[1], "RaFD") && !strcmp(mi->domains[9], "happy") &&
+              mi->domain_group[4] == 0 && mi->domain_group[5] == 1,
+          "stargan info: %s label %d domains %d groups %d", mi->arch, mi->label_size, mi->n_domains,
+          mi->n_groups);
+    float a[15], b[15];
+    CHECK(tm_model_label_from_domains(m, "Blond_Hair, Young", a, 15) == TM_OK && a[1] == 1 && a[4] == 1 &&
+              a[0] == 0 && a[13] == 1 && a[14] == 0,
+          "celeba label: %s", tm_ctx_error(ctx));
+    CHECK(tm_model_label_from_domains(m, "happy", b, 15) == TM_OK && b[9] == 1 && b[13] == 0 && b[14] == 1,
+          "rafd label: %s", tm_ctx_error(ctx));
+    float junk[15];
+    CHECK(tm_model_label_from_domains(m, "Bald", junk, 15) == TM_ERR_INVALID &&
+              strstr(tm_ctx_error(ctx), "Bald"), "unknown domain: %s", tm_ctx_error(ctx));
+    CHECK(tm_model_label_from_domains(m, "Male,sad", junk, 15) == TM_ERR_INVALID &&
+              strstr(tm_ctx_error(ctx), "two datasets"), "two datasets: %s", tm_ctx_error(ctx));
+    CHECK(tm_model_label_from_domains(m, "", junk, 15) == TM_ERR_INVALID, "no dataset: %s",
+          tm_ctx_error(ctx));
+    CHECK(tm_model_label_from_domains(m, "Male", junk, 5) == TM_ERR_INVALID, "wrong size: %s",
+          tm_ctx_error(ctx));
+
+    unsigned char *rgb = pattern(W, H, 3), *oa = malloc(W * H * 3), *ob = malloc(W * H * 3);
+    struct tm_image in = { rgb, W, H, 3, TM_U8, 0 }, out = { oa, W, H, 3, TM_U8, 0 };
+    CHECK(tm_translate(m, &in, &out, NULL) == TM_ERR_INVALID && strstr(tm_ctx_error(ctx), "label"),
+          "no label: %s", tm_ctx_error(ctx));
+    struct tm_translate_params p = { .label = a, .label_size = 14 };
+    CHECK(tm_translate(m, &in, &out, &p) == TM_ERR_INVALID, "short label: %s", tm_ctx_error(ctx));
+    float nan_label[15];
+    memcpy(nan_label, a, sizeof a);
+    nan_label[3] = NAN;
+    p = (struct tm_translate_params){ .label = nan_label, .label_size = 15 };
+    CHECK(tm_translate(m, &in, &out, &p) == TM_ERR_INVALID, "NaN label: %s", tm_ctx_error(ctx));
+    p = (struct tm_translate_params){ .label = a, .label_size = 15 };
+    CHECK(tm_translate(m, &in, &out, &p) == TM_OK, "label a: %s", tm_ctx_error(ctx));
+    p.label = b;
+    out.data = ob;
+    CHECK(tm_translate(m, &in, &out, &p) == TM_OK, "label b: %s", tm_ctx_error(ctx));
+    CHECK(max_diff_u8(oa, ob, W * H * 3, 1, 1) > 10, "the label changes nothing (%d)",
+          max_diff_u8(oa, ob, W * H * 3, 1, 1));
+    free(rgb), free(oa), free(ob);
+    tm_model_destroy(&m);
+}
+
 int main(int argc, char **argv)
 {
     size_t size = 0;
@@ -267,6 +319,8 @@ int main(int argc, char **argv)
     if (ctx) {
         CHECK(tm_ctx_device(ctx)->kind == TM_DEVICE_CPU, "%s", "cpu device kind");
         run_all(ctx, bytes, size, ref_cpu);
+        if (argc > 2)
+            test_conditioned(ctx, argv[2]);
         tm_ctx_destroy(&ctx);
     }
 
@@ -277,6 +331,8 @@ int main(int argc, char **argv)
     if (ctx) {
         printf("vulkan device: %s\n", tm_ctx_device(ctx)->name);
         run_all(ctx, bytes, size, ref_vk);
+        if (argc > 2)
+            test_conditioned(ctx, argv[2]);
         CHECK(max_diff_u8(ref_cpu, ref_vk, W * H * 3, 1, 1) <= 1, "CPU and Vulkan differ by %d",
               max_diff_u8(ref_cpu, ref_vk, W * H * 3, 1, 1));
         CHECK(tm_ctx_validation_messages(ctx) == 0, "%d validation messages",
