@@ -65,5 +65,6 @@ const char *cli_human_bytes(unsigned long long n, char *buf, size_t len);
 int cmd_translate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -8,12 +8,13 @@ static const char usage_text[] =
     "Usage: transmute COMMAND [OPTIONS] [ARGS]\n"
     "       transmute --help | --version\n"
     "\n"
-    "Runs GAN image-to-image generators (CycleGAN ResNet, pix2pix U-Net) stored\n"
-    "as safetensors files, on a Vulkan device or on the CPU.\n"
+    "Runs GAN image-to-image generators (CycleGAN ResNet, pix2pix U-Net, StarGAN)\n"
+    "stored as safetensors files, on a Vulkan device or on the CPU.\n"
     "\n"
     "Commands:\n"
     "  translate   translate images with a model\n"
     "  info        show what a model file holds\n"
+    "  convert     turn an official PyTorch checkpoint (.pth, .ckpt) into a model\n"
     "  devices     list the CPU backend and the Vulkan devices\n"
     "\n"
     "Run 'transmute COMMAND --help' for a command's options.\n"
@@ -26,6 +27,24 @@ static const char usage_text[] =
     "Exit status: 0 success, 1 failure, 2 bad command line, 3 Vulkan validation\n"
     "messages (with TRANSMUTE_VALIDATE=1), 130 interrupted.\n";
 
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    { "translate", cmd_translate },
+    { "info", cmd_info },
+    { "convert", cmd_convert },
+    { "devices", cmd_devices },
+};
+
+static int run_command(const char *name, int argc, char **argv)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name))
+            return commands[i].run(argc, argv);
+    cli_usage_error(NULL, "unknown command '%s'", name);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -37,13 +56,7 @@ int main(int argc, char **argv)
         if (!strcmp(cmd, "help") && argc > 2) {
             /* "transmute help translate" == "transmute translate --help" */
             char *sub[] = {argv[2], "--help", NULL};
-            if (!strcmp(argv[2], "translate"))
-                return cmd_translate(2, sub);
-            if (!strcmp(argv[2], "info"))
-                return cmd_info(2, sub);
-            if (!strcmp(argv[2], "devices"))
-                return cmd_devices(2, sub);
-            cli_usage_error(NULL, "unknown command '%s'", argv[2]);
+            return run_command(argv[2], 2, sub);
         }
         fputs(usage_text, stdout);
         return EXIT_OK;
@@ -52,13 +65,7 @@ int main(int argc, char **argv)
         printf("transmute %s\n", TRANSMUTE_VERSION);
         return EXIT_OK;
     }
-    if (!strcmp(cmd, "translate"))
-        return cmd_translate(argc - 1, argv + 1);
-    if (!strcmp(cmd, "info"))
-        return cmd_info(argc - 1, argv + 1);
-    if (!strcmp(cmd, "devices"))
-        return cmd_devices(argc - 1, argv + 1);
     if (cmd[0] == '-')
         cli_usage_error(NULL, "unknown option '%s' (options go after the command)", cmd);
-    cli_usage_error(NULL, "unknown command '%s'", cmd);
+    return run_command(cmd, argc - 1, argv + 1);
 }
