@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "model.h"
+#include "tiled.h"
 
 /* Far beyond any published generator, small enough to reject nonsense
  * before it allocates gigabytes. */
@@ -260,6 +261,7 @@ void tm_model_destroy(tm_model **pm)
     struct tm_backend *be = m->ctx->backend;
     if (m->plan)
         be->vt->plan_destroy(be, m->plan);
+    tm_tiled_free(m);
     if (m->dev_params)
         be->vt->params_free(be, m->dev_params);
     tm_graph_free(&m->graph);

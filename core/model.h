@@ -18,6 +18,7 @@ struct tm_model {
     void *dev_params;           /* the backend's copy of the weights */
     void *plan;                 /* the plan for the last input size */
     int plan_h, plan_w;
+    struct tm_tiled *tiled;     /* tiled.c's per-layer graphs and plans, or NULL */
 };
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "tiled.h"
 
 /* Beyond this a request is a mistake, not an image. */
 #define MAX_SIDE 65536
@@ -202,6 +203,54 @@ static int padded_side(const tm_model *m, int v)
     return v < m->min_side ? m->min_side : v;
 }
 
+/* Automatic choice: tile when the whole-image activations would take more
+ * than half of a Vulkan device's memory. On the CPU both paths hold every
+ * tensor in the same host memory, so tiling gains nothing there. */
+static tm_status want_tiles(tm_model *m, int ph, int pw, int requested, int *tile)
+{
+    *tile = requested > 0 ? (requested < TM_TILED_MIN_TILE ? TM_TILED_MIN_TILE : requested) : -1;
+    const struct tm_device_info *dev = tm_ctx_device(m->ctx);
+    if (requested != 0 || dev->kind == TM_DEVICE_CPU || !dev->memory)
+        return TM_OK;
+    char err[256];
+    tm_status s = tm_graph_infer(&m->graph, ph, pw, err, sizeof err);
+    if (s)
+        return tm_fail(m->ctx, s, "image %dx%d (padded): %s", pw, ph, err);
+    int *slot_of = NULL;
+    size_t *slot_size = NULL;
+    int n = tm_graph_plan_memory(&m->graph, &slot_of, &slot_size);
+    uint64_t need = 0;
+    for (int i = 0; i < n; i++)
+        need += slot_size[i];
+    free(slot_of);
+    free(slot_size);
+    if (n < 0)
+        return tm_fail(m->ctx, TM_ERR_NOMEM, "out of memory planning a %dx%d image", pw, ph);
+    if (need > dev->memory / 2) {
+        *tile = 0; /* tiled, sizes chosen per layer from the device memory */
+        TM_INFO(m->ctx, "%dx%d needs %llu MiB of activations: running in tiles", pw, ph,
+                (unsigned long long)(need >> 20));
+    }
+    return TM_OK;
+}
+
+/* The whole image through the backend's plan, or through the tiled path,
+ * which replaces the plan (its memory is what tiling saves). */
+static tm_status run_network(tm_model *m, const float *x, float *y, int ph, int pw, int tile,
+                             const struct tm_run_opts *opts)
+{
+    struct tm_backend *be = m->ctx->backend;
+    if (tile < 0) {
+        tm_status s = get_plan(m, ph, pw);
+        return s ? s : be->vt->plan_run(be, m->plan, x, y, opts);
+    }
+    if (m->plan) {
+        be->vt->plan_destroy(be, m->plan);
+        m->plan = NULL;
+    }
+    return tm_tiled_run(m, x, y, ph, pw, tile, opts);
+}
+
 tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *out,
                        const struct tm_translate_params *params)
 {
@@ -210,7 +259,8 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
         return s;
     int ph = padded_side(m, in->height);
     int pw = padded_side(m, in->width);
-    if ((s = get_plan(m, ph, pw)))
+    int tile;
+    if ((s = want_tiles(m, ph, pw, params ? params->tile : 0, &tile)))
         return s;
     size_t plane = (size_t)ph * (size_t)pw;
     float *x = malloc(plane * (size_t)(m->info.input_nc + m->info.label_size) * sizeof *x);
@@ -227,8 +277,7 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
         pack_input(m, in, x, ph, pw);
         if (m->info.label_size)
             pack_label(m, params->label, x, ph, pw);
-        struct tm_backend *be = m->ctx->backend;
-        s = be->vt->plan_run(be, m->plan, x, y, &opts);
+        s = run_network(m, x, y, ph, pw, tile, &opts);
         if (!s)
             unpack_output(m, y, ph, pw, in, out);
     }

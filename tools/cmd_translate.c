@@ -44,6 +44,11 @@ static const char translate_help[] =
     "                       the others 0; 'transmute info' lists a model's domains)\n"
     "  -l, --label VALUES   multi-domain models: the whole label vector instead,\n"
     "                       e.g. 0,1,0,1,1 (with a mask model, the mask included)\n"
+    "  -T, --tile N         run each layer in tiles of at most N x N output pixels\n"
+    "                       (N >= 16), keeping device memory bounded; the result is\n"
+    "                       the same (norm statistics are the whole image's). 0:\n"
+    "                       tiles only when a Vulkan device's memory is too small\n"
+    "                       for the whole image (default); -1: never\n"
     "  -t, --threads N      CPU backend threads (default: all cores)\n"
     "  -q, --quiet          no progress lines or warnings (errors are still printed)\n"
     "  -v, --verbose        also print informational messages (the device chosen);\n"
@@ -162,6 +167,7 @@ static void progress_clear(struct progress *p)
 }
 
 struct job {
+    int tile;                 /* --tile */
     const float *label;       /* conditioned models */
     int label_size;
     tm_ctx *ctx;
@@ -265,6 +271,7 @@ static int translate_one(struct job *J, const char *in_path, const char *out_pat
         .cancel = &g_cancel,
         .label = J->label,
         .label_size = J->label_size,
+        .tile = J->tile,
     };
     tm_status st = tm_translate(J->model, &in, &out, &tp);
     if (st == TM_ERR_CANCELLED || g_cancel) {
@@ -386,6 +393,7 @@ int cmd_translate(int argc, char **argv)
         {"domain", required_argument, NULL, 'c'},
         {"label", required_argument, NULL, 'l'},
         {"threads", required_argument, NULL, 't'},
+        {"tile", required_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -394,14 +402,14 @@ int cmd_translate(int argc, char **argv)
     const char *model_path = NULL, *out_file = NULL, *out_dir = NULL, *device = NULL;
     const char *domain = NULL, *label_str = NULL;
     enum img_format force_fmt = IMG_NONE;
-    long size = 0, quality = IMG_JPEG_QUALITY_DEFAULT, threads = 0;
+    long size = 0, quality = IMG_JPEG_QUALITY_DEFAULT, threads = 0, tile = 0;
     bool quiet = false;
     int verbose = 0;
 
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:o:D:f:d:s:Q:c:l:t:qvh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:D:f:d:s:Q:c:l:t:T:qvh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'o': out_file = optarg; break;
@@ -427,6 +435,11 @@ int cmd_translate(int argc, char **argv)
         case 't':
             if (!cli_parse_int(optarg, 0, 4096, &threads))
                 cli_usage_error("translate", "--threads needs a whole number 0..4096, not '%s'",
+                                optarg);
+            break;
+        case 'T':
+            if (!cli_parse_int(optarg, -1, 65536, &tile) || (tile > 0 && tile < 16))
+                cli_usage_error("translate", "--tile needs -1, 0 or a whole number 16..65536, not '%s'",
                                 optarg);
             break;
         case 'q': quiet = true; break;
@@ -529,6 +542,7 @@ int cmd_translate(int argc, char **argv)
         .prog = &prog,
         .label = label,
         .label_size = tm_model_info(model)->label_size,
+        .tile = (int)tile,
     };
     int failed = 0, done = 0;
     bool cancelled = false;

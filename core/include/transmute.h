@@ -197,6 +197,12 @@ struct tm_translate_params {
     const volatile int *cancel; /* checked between ops when non-NULL */
     const float *label;         /* conditioned models: label_size values */
     int label_size;
+    /* Large images: > 0 runs every conv in tiles of at most this many output
+     * pixels per side (at least 16), with bounded device memory; -1 never
+     * tiles; 0 (default) tiles only on a Vulkan device whose memory the
+     * whole-image plan would not fit comfortably. Tiling does not change the
+     * result: norm statistics are always those of the whole image. */
+    int tile;
 };
 
 /* Translates in to out (same width and height; any channels and type).

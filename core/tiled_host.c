@@ -1,0 +1,116 @@
+/* tiled_host.c: norms, activation, add and concat over whole host tensors,
+ * one pool task per channel (norms) or per chunk (elementwise). */
+#include <math.h>
+#include <string.h>
+
+#include "cpu/threadpool.h"
+#include "tiled_host.h"
+
+#define CHUNK 65536
+#define LANES 8
+
+struct host_job {
+    const struct tm_graph *g;
+    const struct tm_node *n;
+    float *const *val;
+    size_t numel;
+};
+
+/* Independent double lanes keep the sums exact enough and let them vectorize. */
+static double sum_dev(const float *x, size_t n, double center, int square)
+{
+    double lane[LANES] = { 0 };
+    size_t full = n / LANES * LANES;
+    for (size_t i = 0; i < full; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            double d = (double)x[i + (size_t)l] - center;
+            lane[l] += square ? d * d : d;
+        }
+    for (size_t i = full; i < n; i++) {
+        double d = (double)x[i] - center;
+        lane[0] += square ? d * d : d;
+    }
+    double t = 0.0;
+    for (int l = 0; l < LANES; l++)
+        t += lane[l];
+    return t;
+}
+
+/* Mean and biased variance (as PyTorch normalizes), the variance as a second
+ * pass around the mean so nothing cancels. */
+static void plane_stats(const float *x, size_t n, double *mean, double *var)
+{
+    *mean = sum_dev(x, n, 0.0, 0) / (double)n;
+    *var = sum_dev(x, n, *mean, 1) / (double)n;
+}
+
+/* Entry c of an optional parameter. */
+static double param_at(const struct tm_graph *g, int id, int c, double absent)
+{
+    return id >= 0 ? g->tensors[id].data[c] : absent;
+}
+
+/* The same arithmetic as the backends' norm: (x - mean) * scale + beta. */
+static void norm_task(void *arg, int c, int thread)
+{
+    const struct host_job *j = arg;
+    const struct tm_node *n = j->n;
+    const struct tm_tensor *t = &j->g->tensors[n->in[0]];
+    size_t plane = (size_t)t->h * (size_t)t->w;
+    const float *x = j->val[n->in[0]] + (size_t)c * plane;
+    float *y = j->val[n->out] + (size_t)c * plane;
+    double mean, var;
+    if (n->op == TM_OP_BATCHNORM && !n->norm.image_stats) {
+        mean = j->g->tensors[n->mean].data[c];
+        var = j->g->tensors[n->var].data[c];
+    } else {
+        plane_stats(x, plane, &mean, &var);
+    }
+    double inv = 1.0 / sqrt(var + (double)n->norm.eps);
+    float m = (float)mean, scale = (float)(param_at(j->g, n->w, c, 1.0) * inv);
+    float beta = (float)param_at(j->g, n->b, c, 0.0);
+    for (size_t i = 0; i < plane; i++)
+        y[i] = tm_act_apply(n->act, n->slope, (x[i] - m) * scale + beta);
+}
+
+static void elementwise_task(void *arg, int task, int thread)
+{
+    const struct host_job *j = arg;
+    const struct tm_node *n = j->n;
+    size_t i0 = (size_t)task * CHUNK;
+    size_t len = j->numel - i0 < CHUNK ? j->numel - i0 : CHUNK;
+    const float *a = j->val[n->in[0]] + i0;
+    float *y = j->val[n->out] + i0;
+    if (n->op == TM_OP_ADD) {
+        const float *b = j->val[n->in[1]] + i0;
+        for (size_t i = 0; i < len; i++)
+            y[i] = tm_act_apply(n->act, n->slope, a[i] + b[i]);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            y[i] = tm_act_apply(n->act, n->slope, a[i]);
+    }
+}
+
+void tm_host_node(struct tm_pool *pool, const struct tm_graph *g, const struct tm_node *n,
+                  float *const *val)
+{
+    const struct tm_tensor *x = &g->tensors[n->in[0]];
+    struct host_job j = { .g = g, .n = n, .val = val, .numel = tm_value_numel(x) };
+    switch (n->op) {
+    case TM_OP_INSTNORM:
+    case TM_OP_BATCHNORM:
+        tm_pool_run(pool, norm_task, &j, x->c);
+        break;
+    case TM_OP_ACT:
+    case TM_OP_ADD:
+        tm_pool_run(pool, elementwise_task, &j, (int)((j.numel + CHUNK - 1) / CHUNK));
+        break;
+    case TM_OP_CONCAT:
+        memcpy(val[n->out], val[n->in[0]], sizeof(float) * j.numel);
+        memcpy(val[n->out] + j.numel, val[n->in[1]],
+               sizeof(float) * tm_value_numel(&g->tensors[n->in[1]]));
+        break;
+    default:
+        break;
+    }
+}
