@@ -72,13 +72,15 @@ static tm_status find_folder(struct archive *a, zip_int64_t *pkl)
         if (found++)
             return fail(a, TM_ERR_FORMAT, "zip archive holds more than one <folder>/data.pkl");
         if (len > MAX_FOLDER || !printable(name, len))
-            return fail(a, TM_ERR_FORMAT, "zip archive's folder name is not a short printable name");
+            return fail(a, TM_ERR_FORMAT,
+                        "zip archive's folder name is not a short printable name");
         memcpy(a->folder, name, len);
         a->folder[len] = '\0';
         *pkl = i;
     }
     if (!found)
-        return fail(a, TM_ERR_FORMAT, "zip archive has no <folder>/data.pkl: not a PyTorch checkpoint");
+        return fail(a, TM_ERR_FORMAT,
+                    "zip archive has no <folder>/data.pkl: not a PyTorch checkpoint");
     return TM_OK;
 }
 

@@ -292,11 +292,13 @@ tm_status tm_st_write(const char *path, const struct tm_stw_tensor *tensors, int
         snprintf(err, errlen, "out of memory");
         return TM_ERR_NOMEM;
     }
-    tm_status s = check_meta(meta, n_meta, err, errlen);
+    tm_status s = TM_OK;
     for (int i = 0; !s && i < n; i++) {
         items[i].t = &tensors[i];
         s = check_tensor(&tensors[i], i, &items[i].esize, err, errlen);
     }
+    if (!s)
+        s = check_meta(meta, n_meta, err, errlen);
     if (!s)
         layout(items, n);
     for (int i = 1; !s && i < n; i++)
@@ -308,8 +310,9 @@ tm_status tm_st_write(const char *path, const struct tm_stw_tensor *tensors, int
         s = TM_ERR_NOMEM;
     }
     if (!s)
-        s = write_file(path, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-                                                                      JSON_C_TO_STRING_NOSLASHESCAPE),
+        s = write_file(path,
+                       json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE),
                        items, n, err, errlen);
     json_object_put(root);
     free(items);

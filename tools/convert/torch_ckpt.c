@@ -52,11 +52,11 @@ static tm_status fail(struct walk *w, tm_status s, const char *fmt, ...)
     return s;
 }
 
-/* "'genA2B'" or "the top level", for messages about a container. */
+/* "'genA2B'" or "the top-level object", for messages about a container. */
 static const char *where(const struct walk *w, size_t prefix, char buf[100])
 {
     if (!prefix)
-        return "the top level";
+        return "the top-level object";
     snprintf(buf, 100, "'%.*s'", (int)(prefix - 1 < 90 ? prefix - 1 : 90), w->name);
     return buf;
 }
@@ -257,7 +257,8 @@ static tm_status visit(struct walk *w, const struct tm_pk_value *v, size_t prefi
         return add_other(w);
     /* pickle.c bounds the depth of the tree; this is the same bound. */
     if (w->depth == TM_PK_MAX_DEPTH)
-        return fail(w, TM_ERR_FORMAT, "the checkpoint nests deeper than %d levels", TM_PK_MAX_DEPTH);
+        return fail(w, TM_ERR_FORMAT, "the checkpoint nests deeper than %d levels",
+                    TM_PK_MAX_DEPTH);
     w->name[w->len] = '.';
     w->frames[w->depth++] = (struct frame){ v, 0, w->len + 1 };
     return TM_OK;

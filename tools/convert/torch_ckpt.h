@@ -7,9 +7,11 @@
  *
  * The object is flattened into dotted names: dict keys are joined with '.',
  * so {"genA2B": state_dict} gives "genA2B.model.1.weight" (the state_dict's
- * own keys keep their dots), and list or tuple elements get their index
- * ("opt.0"). A list or tuple holding no container and no tensor is one
- * non-tensor entry. The top-level object must be a dict, list or tuple. */
+ * own keys keep their dots), integer keys and list or tuple elements give
+ * their decimal number ("opt.0"), and a key with a control character or of
+ * another type is an error. A list or tuple holding no container and no
+ * tensor is one non-tensor entry. The top-level object must be a dict, list
+ * or tuple; two tensors with the same name are an error. */
 #ifndef TM_TORCH_CKPT_H
 #define TM_TORCH_CKPT_H
 

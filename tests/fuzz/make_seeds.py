@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""Seed corpora and dictionaries for the fuzz targets of tests/fuzz.
+
+Usage: make_seeds.py OUTDIR
+Writes OUTDIR/ckpt/ (tiny checkpoints of both torch.save formats),
+OUTDIR/pickle/ (their pickles and a few hand-made ones), OUTDIR/safetensors/
+(small files written by hand) and OUTDIR/{pickle,safetensors}.dict.
+Needs torch (Debian: /usr/bin/python3 with python3-torch).
+"""
+import collections
+import io
+import json
+import os
+import pickle
+import pickletools
+import struct
+import sys
+import zipfile
+
+import torch
+
+
+def save(obj, fmt, **kw):
+    buf = io.BytesIO()
+    torch.save(obj, buf, _use_new_zipfile_serialization=(fmt == "zip"), **kw)
+    return buf.getvalue()
+
+
+def legacy_pickles(blob):
+    """The five pickles at the start of a legacy file (found, not loaded)."""
+    f = io.BytesIO(blob)
+    out = []
+    for _ in range(5):
+        start = f.tell()
+        for _ in pickletools.genops(f):
+            pass
+        out.append(blob[start:f.tell()])
+    return out
+
+
+def checkpoints():
+    base = torch.arange(12, dtype=torch.float32)
+    objs = {
+        "sd": collections.OrderedDict([("model.1.weight", torch.randn(2, 3)),
+                                       ("model.1.bias", torch.randn(2))]),
+        "dtypes": {"h": torch.randn(3).half(), "b": torch.randn(2).bfloat16(),
+                   "n": torch.tensor(4), "d": torch.randn(2, dtype=torch.float64)},
+        "views": {"a": base[2:8].view(2, 3), "t": base.view(3, 4).t(), "s": base[::5]},
+        "nested": {"genA2B": {"w": torch.randn(2)}, "epoch": 3, "opt": [torch.zeros(0), 1.5]},
+        "module": torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1)).state_dict(),
+        "empty": {},
+    }
+    seeds = {}
+    for name, obj in objs.items():
+        for fmt in ("zip", "legacy"):
+            seeds["%s-%s" % (name, fmt)] = save(obj, fmt)
+        seeds["%s-p4" % name] = save(obj, "zip", pickle_protocol=4)
+    return seeds
+
+
+def pickles(ckpts):
+    seeds = {}
+    for name, blob in ckpts.items():
+        if blob[:2] == b"PK":
+            z = zipfile.ZipFile(io.BytesIO(blob))
+            pkl = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+            seeds[name] = z.read(pkl)
+        else:
+            for i, p in enumerate(legacy_pickles(blob)):
+                seeds["%s-%d" % (name, i)] = p
+    # Python 2 era opcodes: byte strings, OrderedDict from a list of pairs,
+    # the old _rebuild_tensor, a storage view.
+    seeds["py2"] = (b"\x80\x02ccollections\nOrderedDict\nq\x00ctorch._utils\n_rebuild_tensor\nq\x010]("
+                    b"](U\x01actorch.cuda\nFloatStorage\nq\x020h\x01((U\x07storageh\x02U\x01kU\x03cpuK\x0c"
+                    b"(U\x02v1K\x02K\x06ttQK\x01(K\x02K\x02t(K\x02K\x01ttRe"
+                    b"](T\x01\x00\x00\x00bh\x01((U\x07storageh\x02U\x01kU\x03cpuK\x0cNtQK\x00(t(ttRe"
+                    b"e\x85R.")
+    seeds["scalars"] = pickle.dumps([None, True, False, 1, -2, 300, 70000, -(1 << 40), 1 << 70,
+                                     2.5, "s", b"b", ("t",), {"k": [1]}], protocol=4)
+    return seeds
+
+
+def safetensors():
+    def pack(header, data=b""):
+        hj = json.dumps(header).encode()
+        hj += b" " * (-len(hj) % 8)
+        return struct.pack("<Q", len(hj)) + hj + data
+
+    f32 = struct.pack("<4f", 1, -2, 0.5, 3)
+    return {
+        "f32": pack({"__metadata__": {"arch": "resnet", "ngf": "4"},
+                     "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}, f32),
+        "mixed": pack({"n": {"dtype": "I64", "shape": [], "data_offsets": [0, 8]},
+                       "h": {"dtype": "F16", "shape": [2], "data_offsets": [8, 12]},
+                       "b": {"dtype": "BF16", "shape": [1, 1], "data_offsets": [12, 14]},
+                       "e": {"dtype": "F32", "shape": [0], "data_offsets": [14, 14]}},
+                      struct.pack("<q", 7) + b"\x00\x3c\x00\xc0" + b"\x80\x3f"),
+        "other": pack({"d": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]},
+                       "u": {"dtype": "U8", "shape": [3], "data_offsets": [8, 11]}},
+                      struct.pack("<d", 1.5) + b"abc"),
+        "meta-only": pack({"__metadata__": {"k": "v\n\u00e9"}}),
+    }
+
+
+PICKLE_DICT = [b"collections\nOrderedDict\n", b"torch._utils\n_rebuild_tensor_v2\n",
+               b"torch._utils\n_rebuild_tensor\n", b"torch._utils\n_rebuild_parameter\n",
+               b"torch\nFloatStorage\n", b"torch\nHalfStorage\n", b"torch\nBFloat16Storage\n",
+               b"torch\nLongStorage\n", b"torch\nDoubleStorage\n", b"torch.cuda\nFloatStorage\n",
+               b"storage", b"cpu", b"\x80\x02", b"\x80\x04\x95", b"\x8c\x07storage", b"PK\x03\x04",
+               b"PK\x05\x06", b"archive/data.pkl", b"archive/data/0", b"archive/byteorder",
+               b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", b"M\xe9\x03", b"little_endian"]
+ST_DICT = [b'"dtype"', b'"shape"', b'"data_offsets"', b'"__metadata__"', b'"F32"', b'"F16"',
+           b'"BF16"', b'"I64"', b'"F64"', b'"U8"', b'"BOOL"', b'"F8_E4M3"', b"[0, 0]", b"[]"]
+
+
+def write_dict(path, tokens):
+    with open(path, "w") as f:
+        for t in tokens:
+            f.write('"%s"\n' % "".join("\\x%02x" % c for c in t))
+
+
+def main():
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    ckpts = checkpoints()
+    for sub, seeds in (("ckpt", ckpts), ("pickle", pickles(ckpts)), ("safetensors", safetensors())):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+        for name, blob in seeds.items():
+            with open(os.path.join(out, sub, name), "wb") as f:
+                f.write(blob)
+    write_dict(os.path.join(out, "pickle.dict"), PICKLE_DICT)
+    write_dict(os.path.join(out, "safetensors.dict"), ST_DICT)
+
+
+if __name__ == "__main__":
+    main()
