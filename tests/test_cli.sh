@@ -430,6 +430,22 @@ else
   bad "TRANSMUTE_PROFILE=1 (exit $rc, $nprof profile lines)" "$(cat "$W/err.txt")"
 fi
 
+# ---- the tiled path (whole-image statistics) gives the whole-image result ----
+run "$T" translate -d cpu -q --tile 16 -m "$MODEL" -o cpu/tiled.png in/rgb.png
+if [ "$rc" -eq 0 ]; then
+  expect "--tile 16 agrees with the whole image within 1/255" close cpu/tiled.png cpu/rgb.png 1.0
+else
+  bad "--tile 16 (exit $rc)" "$(cat "$W/err.txt")"
+fi
+for t in 8 x; do
+  run "$T" translate -d cpu -q --tile $t -m "$MODEL" -o cpu/bad.png in/rgb.png
+  if [ "$rc" -eq 2 ] && grep -q -- "--tile needs" "$W/err.txt" && [ ! -e cpu/bad.png ]; then
+    ok "--tile $t is a usage error"
+  else
+    bad "--tile $t is a usage error (exit $rc)" "$(cat "$W/err.txt")"
+  fi
+done
+
 # ---- Vulkan (llvmpipe) with validation agrees with the CPU -----------------
 run "$T" devices --device llvmpipe
 if [ "$rc" -ne 0 ]; then
@@ -448,6 +464,12 @@ else
       *) expect "llvmpipe: $f agrees with the CPU within 1/255" close "vk/$f" "cpu/$f" 1.0 ;;
     esac
   done
+  run env TRANSMUTE_VALIDATE=1 "$T" translate --device llvmpipe -q --tile 16 -m "$MODEL" -o vk/tiled.png in/rgb.png
+  if [ "$rc" -eq 0 ]; then
+    expect "llvmpipe: --tile 16 agrees with the CPU within 1/255" close vk/tiled.png cpu/rgb.png 1.0
+  else
+    bad "llvmpipe: --tile 16 (exit $rc)" "$(cat "$W/err.txt")"
+  fi
   run env TRANSMUTE_VALIDATE=1 "$T" translate --device llvmpipe -q -m "$MODEL" --size 64 -o vk/s64.png in/rgb.png
   if [ "$rc" -eq 0 ]; then
     expect "llvmpipe: --size 64 agrees with the CPU within 1/255" close vk/s64.png cpu/s64.png 1.0
