@@ -9,6 +9,7 @@ pkgs=(
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   libzip-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-torch
+  gimp libgimp2.0-dev python3-pil
 )
 
 missing=()
