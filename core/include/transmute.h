@@ -171,6 +171,10 @@ TM_API bool tm_model_meta_at(const tm_model *model, int i, const char **key,
 TM_API tm_status tm_model_label_from_domains(tm_model *model, const char *names,
                                              float *label, int n);
 
+/* Forgets the statistics carried by smoothing (see tm_translate_params):
+ * the next call uses its own image's, as after a scene cut. */
+TM_API void tm_model_reset_stats(tm_model *model);
+
 /* ---- Translation ----------------------------------------------------- */
 
 typedef enum tm_sample_type {
@@ -203,6 +207,15 @@ struct tm_translate_params {
      * whole-image plan would not fit comfortably. Tiling does not change the
      * result: norm statistics are always those of the whole image. */
     int tile;
+    /* Video. 0 (default): every norm layer uses this image's statistics,
+     * exactly as the official test code. 0 < smoothing < 1: each norm
+     * layer's per-channel mean and variance are carried across calls as an
+     * exponential moving average, used = smoothing * carried + (1 -
+     * smoothing) * this image's, so that noise moving a static scene's
+     * statistics does not make it flicker. The carried statistics start
+     * afresh on the first call, after a size change, and after
+     * tm_model_reset_stats (a scene cut). */
+    float smoothing;
 };
 
 /* Translates in to out (same width and height; any channels and type).
