@@ -439,6 +439,12 @@ def storage_cases():
     bigend = dict(recs)
     bigend[folder + "/byteorder"] = b"big"
     bad("zip: big-endian byteorder", make_zip(bigend), "big-endian")
+    deflated = io.BytesIO()
+    with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in recs.items():
+            z.writestr(name, data)
+    good_file("zip: records deflated (a repacked archive)", _write(deflated.getvalue()),
+              [("a", 0, sd["a"]), ("b", 0, sd["b"])], [], "zip")
     little = dict(recs)
     little[folder + "/byteorder"] = b"little"
     good_file("zip: byteorder little", _write(make_zip(little)),

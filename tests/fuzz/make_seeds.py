@@ -38,6 +38,16 @@ def legacy_pickles(blob):
     return out
 
 
+class Reduce:
+    """Pickles as the call fn(*args)."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
 def checkpoints():
     base = torch.arange(12, dtype=torch.float32)
     objs = {
@@ -49,12 +59,25 @@ def checkpoints():
         "nested": {"genA2B": {"w": torch.randn(2)}, "epoch": 3, "opt": [torch.zeros(0), 1.5]},
         "module": torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1)).state_dict(),
         "empty": {},
+        "many": {"t%d" % i: torch.full((i % 3,), float(i)) for i in range(40)},
+        "param": {"w": torch.nn.Parameter(torch.ones(2))},
+        "expanded": {"x": torch.zeros(1).expand(300)},
+        "huge-shape": {"x": Reduce(torch._utils._rebuild_tensor_v2, base.storage(), 0,
+                                   (1 << 32, 1 << 32, 4), (0, 0, 0), False,
+                                   collections.OrderedDict())},
     }
     seeds = {}
     for name, obj in objs.items():
         for fmt in ("zip", "legacy"):
             seeds["%s-%s" % (name, fmt)] = save(obj, fmt)
         seeds["%s-p4" % name] = save(obj, "zip", pickle_protocol=4)
+    z = zipfile.ZipFile(io.BytesIO(seeds["sd-zip"]))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for n in z.namelist():
+            out.writestr(n, z.read(n), zipfile.ZIP_DEFLATED)
+        out.writestr(n.split("/")[0] + "/byteorder", b"little")
+    seeds["deflated-byteorder"] = buf.getvalue()
     return seeds
 
 
@@ -75,6 +98,7 @@ def pickles(ckpts):
                     b"(U\x02v1K\x02K\x06ttQK\x01(K\x02K\x02t(K\x02K\x01ttRe"
                     b"](T\x01\x00\x00\x00bh\x01((U\x07storageh\x02U\x01kU\x03cpuK\x0cNtQK\x00(t(ttRe"
                     b"e\x85R.")
+    seeds["deep"] = b"\x80\x02" + b"]" * 1001 + b"a" * 1000 + b"."
     seeds["scalars"] = pickle.dumps([None, True, False, 1, -2, 300, 70000, -(1 << 40), 1 << 70,
                                      2.5, "s", b"b", ("t",), {"k": [1]}], protocol=4)
     return seeds
