@@ -19,6 +19,14 @@ struct tm_run_opts {
     tm_progress_fn progress;   /* fraction of this run done, 0..1; may be NULL */
     void *progress_priv;
     const volatile int *cancel;
+    /* 0: norms use this image's statistics and the carried ones are left
+     * alone. In (0, 1): norms with per-image statistics blend them with
+     * those the plan carries from its previous smoothed run (core/smooth.h)
+     * and carry the result. A new plan carries nothing; reset_stats forgets
+     * what it carries. After a failed run they are undefined, so the next
+     * one should reset (tm_translate does). */
+    float smoothing;
+    bool reset_stats;
 };
 
 struct tm_backend_vtbl {

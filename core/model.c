@@ -262,6 +262,7 @@ void tm_model_destroy(tm_model **pm)
     if (m->plan)
         be->vt->plan_destroy(be, m->plan);
     tm_tiled_free(m);
+    tm_smooth_free(&m->tiled_stats);
     if (m->dev_params)
         be->vt->params_free(be, m->dev_params);
     tm_graph_free(&m->graph);
@@ -270,6 +271,11 @@ void tm_model_destroy(tm_model **pm)
     free(m->arena);
     free(m);
     *pm = NULL;
+}
+
+void tm_model_reset_stats(tm_model *m)
+{
+    m->reset_stats = true;
 }
 
 const struct tm_model_info *tm_model_info(const tm_model *m)

@@ -5,6 +5,7 @@
 #include "backend.h"
 #include "domains.h"
 #include "models/models.h"
+#include "smooth.h"
 
 struct tm_model {
     tm_ctx *ctx;
@@ -18,7 +19,16 @@ struct tm_model {
     void *dev_params;           /* the backend's copy of the weights */
     void *plan;                 /* the plan for the last input size */
     int plan_h, plan_w;
-    struct tm_tiled *tiled;     /* tiled.c's per-layer graphs and plans, or NULL */
+    struct tm_tiled *tiled;     /* tiled.c's per-layer conv graphs and weights, or NULL */
+    /* Smoothing: the carried norm statistics live in the plan (whole image)
+     * or in tiled_stats (tiled path). translate.c starts them afresh after
+     * reset_stats is set (tm_model_reset_stats, a failed smoothed run) or
+     * when the padded size or the path differs from stats_h, stats_w,
+     * stats_tiled (those of the last run). */
+    bool reset_stats;
+    int stats_h, stats_w;
+    bool stats_tiled;
+    struct tm_smooth tiled_stats;
 };
 
 #endif

@@ -16,6 +16,9 @@
 #define AUTO_STEP 16
 /* Used when a device does not report its memory. */
 #define DEFAULT_DEVICE_MEMORY ((uint64_t)1 << 30)
+/* The smallest maxStorageBufferRange Vulkan allows: automatic windows stay
+ * within it so that every device reaches them through a descriptor. */
+#define MAX_AUTO_TENSOR ((size_t)128 << 20)
 
 /* One convolution of the model as a graph of its own. Its plan lives only
  * while its tiles run: kept plans would add up over the layers, and making
@@ -43,6 +46,7 @@ struct run {
     float *win_in, *win_out;        /* one tile's window and its device output */
     double *cost;                   /* by node */
     double done, total, last;
+    const struct tm_smooth *smooth; /* m->tiled_stats in a smoothing run, else NULL */
 };
 
 static bool is_conv(const struct tm_node *n)
@@ -174,15 +178,19 @@ static void node_axes(const struct tm_graph *g, const struct tm_node *n, int til
     tm_tile_axis_init(&a[1], tr, n->conv.kw, s, p, x->w, y->w, tile);
 }
 
-/* tile 0: the largest whose window, output and weights fit the budget. */
+/* tile 0: the largest whose window, output and weights fit the budget,
+ * each tensor within MAX_AUTO_TENSOR. */
 static void choose_axes(const struct run *r, const struct tm_node *n, int tile,
                         struct tm_tile_axis a[2])
 {
     size_t weights = param_bytes(r->g, n->w) + param_bytes(r->g, n->b);
     for (int t = tile ? tile : AUTO_MAX_TILE;; t -= AUTO_STEP) {
         node_axes(r->g, n, t, a);
-        size_t bytes = sizeof(float) * (window_in(r->g, n, a) + window_out(r->g, n, a));
-        if (tile || t <= TM_TILED_MIN_TILE || bytes + weights <= budget(r->m->ctx))
+        size_t in = sizeof(float) * window_in(r->g, n, a);
+        size_t out = sizeof(float) * window_out(r->g, n, a);
+        bool fits = in + out + weights <= budget(r->m->ctx) && in <= MAX_AUTO_TENSOR &&
+                    out <= MAX_AUTO_TENSOR;
+        if (tile || t <= TM_TILED_MIN_TILE || fits)
             return;
     }
 }
@@ -318,7 +326,8 @@ static void scatter_task(void *arg, int c, int thread)
 {
     const struct tile_job *j = arg;
     const struct tm_tile_axis *a = j->a;
-    tm_window_scatter(j->r->val[j->n->out] + (size_t)c * (size_t)a[0].out_len * (size_t)a[1].out_len,
+    size_t plane = (size_t)a[0].out_len * (size_t)a[1].out_len;
+    tm_window_scatter(j->r->val[j->n->out] + (size_t)c * plane,
                       j->r->win_out + (size_t)c * (size_t)a[0].dev_out * (size_t)a[1].dev_out,
                       &a[0], &a[1], j->ty, j->tx);
 }
@@ -366,7 +375,7 @@ static tm_status run_nodes(struct run *r)
         const struct tm_node *n = &r->g->nodes[i];
         tm_status s = is_conv(n) ? run_conv(r, i) : check_cancel(r, i, 0, 0);
         if (!s && !is_conv(n)) {
-            tm_host_node(r->m->tiled->pool, r->g, n, r->val);
+            tm_host_node(r->m->tiled->pool, r->g, n, r->val, r->smooth);
             s = advance(r, r->cost[i]);
         }
         if (s)
@@ -393,9 +402,13 @@ tm_status tm_tiled_run(struct tm_model *m, const float *x, float *y, int ph, int
         return s;
     }
     const struct tm_graph *g = &m->graph;
+    if (opts && opts->smoothing > 0.0f && !m->tiled_stats.at &&
+        (s = tm_smooth_init(m->ctx, &m->tiled_stats, g)))
+        return s;
     struct run r = { .m = m, .g = g, .opts = opts };
     if (!(s = run_prepare(&r, tile))) {
         memcpy(r.val[g->input], x, sizeof(float) * tm_value_numel(&g->tensors[g->input]));
+        r.smooth = tm_smooth_begin(&m->tiled_stats, opts) ? &m->tiled_stats : NULL;
         s = run_nodes(&r);
     }
     if (!s)

@@ -24,14 +24,18 @@ struct tm_model;
  * plan_run on the whole image, up to float rounding. tile is the largest
  * output tile side of every convolution, in its own output pixels, at least
  * TM_TILED_MIN_TILE; 0 picks per layer the largest (up to 1024) whose
- * window, output and weights fit in a quarter of the device's memory.
+ * window, output and weights fit in a quarter of the device's memory, with
+ * the window and the output within 128 MiB each (what any Vulkan device's
+ * descriptors reach).
  * Progress (opts may be NULL) is reported per tile by the work done and
  * ends at exactly 1.0; the cancel flag is checked between tiles and host
- * ops (TM_ERR_CANCELLED). Re-infers m->graph for ph x pw. */
+ * ops (TM_ERR_CANCELLED). With opts->smoothing the norms carry their
+ * statistics in m->tiled_stats (core/smooth.h). Re-infers m->graph for
+ * ph x pw. */
 tm_status tm_tiled_run(struct tm_model *m, const float *x, float *y, int ph, int pw, int tile,
                        const struct tm_run_opts *opts);
 
-/* Frees m's per-layer graphs, device weights and plans (m->tiled); a no-op
+/* Frees m's per-layer conv graphs and their device weights (m->tiled); a no-op
  * when the tiled path never ran. */
 void tm_tiled_free(struct tm_model *m);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cpu/threadpool.h"
+#include "smooth.h"
 #include "tiled_host.h"
 
 #define CHUNK 65536
@@ -14,34 +15,55 @@ struct host_job {
     const struct tm_node *n;
     float *const *val;
     size_t numel;
+    const struct tm_smooth *smooth;
 };
 
-/* Independent double lanes keep the sums exact enough and let them vectorize. */
-static double sum_dev(const float *x, size_t n, double center, int square)
+/* Mean and biased variance (as PyTorch normalizes) in double, one pass:
+ * the square of a float is exact in double, so E[x^2] - mean^2 loses
+ * nothing at float precision. Independent lanes let the loop vectorize. */
+static void plane_stats(const float *x, size_t n, double *mean, double *var)
 {
-    double lane[LANES] = { 0 };
+    double s[LANES] = { 0 }, q[LANES] = { 0 };
     size_t full = n / LANES * LANES;
     for (size_t i = 0; i < full; i += LANES)
         for (int l = 0; l < LANES; l++) {
-            double d = (double)x[i + (size_t)l] - center;
-            lane[l] += square ? d * d : d;
+            double v = x[i + (size_t)l];
+            s[l] += v;
+            q[l] += v * v;
         }
     for (size_t i = full; i < n; i++) {
-        double d = (double)x[i] - center;
-        lane[0] += square ? d * d : d;
+        s[0] += x[i];
+        q[0] += (double)x[i] * x[i];
     }
-    double t = 0.0;
-    for (int l = 0; l < LANES; l++)
-        t += lane[l];
-    return t;
+    double ts = 0.0, tq = 0.0;
+    for (int l = 0; l < LANES; l++) {
+        ts += s[l];
+        tq += q[l];
+    }
+    *mean = ts / (double)n;
+    *var = fmax(tq / (double)n - *mean * *mean, 0.0);
 }
 
-/* Mean and biased variance (as PyTorch normalizes), the variance as a second
- * pass around the mean so nothing cancels. */
-static void plane_stats(const float *x, size_t n, double *mean, double *var)
+/* The fused activation over n floats. A constant act per loop folds
+ * tm_act_apply's switch, so the loops vectorize. */
+static void act_inplace(float *y, size_t n, int act, float slope)
 {
-    *mean = sum_dev(x, n, 0.0, 0) / (double)n;
-    *var = sum_dev(x, n, *mean, 1) / (double)n;
+    switch (act) {
+    case TM_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            y[i] = tm_act_apply(TM_ACT_RELU, slope, y[i]);
+        break;
+    case TM_ACT_LRELU:
+        for (size_t i = 0; i < n; i++)
+            y[i] = tm_act_apply(TM_ACT_LRELU, slope, y[i]);
+        break;
+    case TM_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            y[i] = tm_act_apply(TM_ACT_TANH, slope, y[i]);
+        break;
+    default:
+        break;
+    }
 }
 
 /* Entry c of an optional parameter. */
@@ -65,12 +87,15 @@ static void norm_task(void *arg, int c, int thread)
         var = j->g->tensors[n->var].data[c];
     } else {
         plane_stats(x, plane, &mean, &var);
+        if (j->smooth)
+            tm_smooth_use(j->smooth, (int)(n - j->g->nodes), c, &mean, &var);
     }
     double inv = 1.0 / sqrt(var + (double)n->norm.eps);
     float m = (float)mean, scale = (float)(param_at(j->g, n->w, c, 1.0) * inv);
     float beta = (float)param_at(j->g, n->b, c, 0.0);
     for (size_t i = 0; i < plane; i++)
-        y[i] = tm_act_apply(n->act, n->slope, (x[i] - m) * scale + beta);
+        y[i] = (x[i] - m) * scale + beta;
+    act_inplace(y, plane, n->act, n->slope);
 }
 
 static void elementwise_task(void *arg, int task, int thread)
@@ -84,18 +109,19 @@ static void elementwise_task(void *arg, int task, int thread)
     if (n->op == TM_OP_ADD) {
         const float *b = j->val[n->in[1]] + i0;
         for (size_t i = 0; i < len; i++)
-            y[i] = tm_act_apply(n->act, n->slope, a[i] + b[i]);
-    } else {
-        for (size_t i = 0; i < len; i++)
-            y[i] = tm_act_apply(n->act, n->slope, a[i]);
+            y[i] = a[i] + b[i];
+    } else if (y != a) {
+        memcpy(y, a, sizeof(float) * len);
     }
+    act_inplace(y, len, n->act, n->slope);
 }
 
 void tm_host_node(struct tm_pool *pool, const struct tm_graph *g, const struct tm_node *n,
-                  float *const *val)
+                  float *const *val, const struct tm_smooth *smooth)
 {
     const struct tm_tensor *x = &g->tensors[n->in[0]];
-    struct host_job j = { .g = g, .n = n, .val = val, .numel = tm_value_numel(x) };
+    struct host_job j = { .g = g, .n = n, .val = val, .numel = tm_value_numel(x),
+                          .smooth = smooth };
     switch (n->op) {
     case TM_OP_INSTNORM:
     case TM_OP_BATCHNORM:

@@ -129,6 +129,30 @@ static tm_status check_label(tm_model *m, const struct tm_translate_params *para
     return TM_OK;
 }
 
+static tm_status check_smoothing(tm_model *m, const struct tm_translate_params *params)
+{
+    float s = params ? params->smoothing : 0.0f;
+    if (s >= 0.0f && s < 1.0f)
+        return TM_OK;
+    return tm_fail(m->ctx, TM_ERR_INVALID,
+                   "smoothing %g is not in [0, 1): 0 uses each image's own norm statistics, "
+                   "values towards 1 carry more of the previous images'", (double)s);
+}
+
+/* Whether this run's carried statistics start afresh: after a reset, or
+ * when the padded size or the path (whole image or tiles, each with its own
+ * statistics) changed since the last run. Unsmoothed runs leave the
+ * statistics alone, so the request waits for the next smoothed one. */
+static bool stats_fresh(tm_model *m, int ph, int pw, bool tiled)
+{
+    if (ph != m->stats_h || pw != m->stats_w || tiled != m->stats_tiled)
+        m->reset_stats = true;
+    m->stats_h = ph;
+    m->stats_w = pw;
+    m->stats_tiled = tiled;
+    return m->reset_stats;
+}
+
 /* The label tiled over the image, as the official code's c.repeat(). */
 static void pack_label(const tm_model *m, const float *label, float *x, int ph, int pw)
 {
@@ -255,7 +279,7 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
                        const struct tm_translate_params *params)
 {
     tm_status s = check_pair(m, in, out);
-    if (s || (s = check_label(m, params)))
+    if (s || (s = check_label(m, params)) || (s = check_smoothing(m, params)))
         return s;
     int ph = padded_side(m, in->height);
     int pw = padded_side(m, in->width);
@@ -273,11 +297,15 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
             opts.progress = params->progress;
             opts.progress_priv = params->progress_priv;
             opts.cancel = params->cancel;
+            opts.smoothing = params->smoothing;
         }
+        opts.reset_stats = stats_fresh(m, ph, pw, tile >= 0);
         pack_input(m, in, x, ph, pw);
         if (m->info.label_size)
             pack_label(m, params->label, x, ph, pw);
         s = run_network(m, x, y, ph, pw, tile, &opts);
+        if (opts.smoothing > 0.0f)
+            m->reset_stats = s != TM_OK;
         if (!s)
             unpack_output(m, y, ph, pw, in, out);
     }

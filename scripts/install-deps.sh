@@ -10,6 +10,9 @@ pkgs=(
   libzip-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-torch
   gimp libgimp2.0-dev python3-pil
+  frei0r-plugins-dev ffmpeg melt gstreamer1.0-tools   # filters/frei0r and its test
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  dpkg-dev nasm libx264-dev zlib1g-dev   # filters/ffmpeg/build-ffmpeg.sh
 )
 
 missing=()

@@ -1,17 +1,19 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // norm_stats.comp: per-channel mean and 1/sqrt(biased var + eps), one
-// workgroup per channel. Two passes over the channel (mean, then squared
-// deviations) instead of sum/sum-of-squares: the latter cancels badly when
-// the mean is large against the spread. Each invocation sums its strided
-// share (few thousand values even at 1M pixels) before a shared-memory tree,
-// so no single float accumulator sees the whole channel.
+// workgroup per channel (with VAR: the variance itself, for norm_ema to
+// blend with the carried statistics). Two passes over the channel (mean,
+// then squared deviations) instead of sum/sum-of-squares: the latter
+// cancels badly when the mean is large against the spread. Each invocation
+// sums its strided share (few thousand values even at 1M pixels) before a
+// shared-memory tree, so no single float accumulator sees the whole channel.
 #include "common.glsl"
 
 layout(local_size_x = 256) in;
+layout(constant_id = 0) const bool VAR = false;
 
 TM_VALUE(0, readonly, In)
-TM_PARAM(1, writeonly, Stats, vec2)  // mean, rstd
+TM_PARAM(1, writeonly, Stats, vec2)  // mean, rstd (VAR: mean, var)
 #define t_in TM_AT(In, 0)
 #define t_stats TM_P(Stats)
 
@@ -53,5 +55,5 @@ void main()
     }
     float var = reduce_sum(q) / float(hw);
     if (t == 0u)
-        t_stats[c] = vec2(mean, inversesqrt(var + pc.eps));
+        t_stats[c] = vec2(mean, VAR ? var : inversesqrt(var + pc.eps));
 }

@@ -3,10 +3,12 @@
  * here) with the validation layer.
  *
  * Usage: test_tiled RESNET8 RESNET4 RESNET_ZERO_BATCH UNET_BATCH_IMAGE
- *                   UNET_BATCH_RUNNING UNET_INSTANCE
- * (random-weight models written by tests/gen_models.py; see meson.build).
+ *                   UNET_BATCH_RUNNING UNET_INSTANCE STARGAN
+ * (random-weight models that tests/test_tiled.sh writes with
+ * tests/gen_models.py, and the shipped StarGAN demo).
  * Checks: single convs of every kernel/stride/padding kind on odd sizes;
- * whole generators (2048x1536 ResNet on the CPU) with tiles that do not
+ * whole generators (2048x1536 ResNet on both backends, U-Nets with every
+ * norm, StarGAN with its label planes) with tiles that do not
  * divide the image, the smallest tile, one tile larger than the image and
  * the automatic choice; max |diff| <= 1e-3. Progress rises strictly to 1.0;
  * the cancel flag and the progress callback cancel; bad tile sides fail.
@@ -40,7 +42,7 @@ static int n_pass, n_fail;
     } while (0)
 
 enum { RESNET8, RESNET4, RESNET_ZERO_BATCH, UNET_BATCH_IMAGE, UNET_BATCH_RUNNING, UNET_INSTANCE,
-       N_MODELS };
+       STARGAN, N_MODELS };
 static const char *model_path[N_MODELS];
 
 static double now_ms(void)
@@ -186,7 +188,8 @@ static tm_status op_model_init(struct op_model *om, tm_ctx *ctx, const struct co
         om->w[i] = frand() * sqrtf(3.0f / (fan > 1 ? fan : 1));
     for (int i = 0; i < c->cout; i++)
         om->b[i] = 0.5f * frand();
-    int64_t wd[4] = { c->transposed ? c->cin : c->cout, c->transposed ? c->cout : c->cin, c->k, c->k };
+    int64_t wd[4] = { c->transposed ? c->cin : c->cout, c->transposed ? c->cout : c->cin, c->k,
+                      c->k };
     int64_t bd[1] = { c->cout };
     tm_graph_init(g);
     g->input = tm_graph_value(g);
@@ -256,6 +259,7 @@ static void test_models_cpu(tm_ctx *ctx)
     test_model(ctx, UNET_BATCH_IMAGE, "unet batch(image)", 512, 768, unet, 3);
     test_model(ctx, UNET_BATCH_RUNNING, "unet batch(running)", 512, 768, unet, 3);
     test_model(ctx, UNET_INSTANCE, "unet instance", 512, 768, unet, 3);
+    test_model(ctx, STARGAN, "stargan ngf8", 768, 1024, big, 3);
 }
 
 static void test_models_vk(tm_ctx *ctx)
@@ -270,6 +274,7 @@ static void test_models_vk(tm_ctx *ctx)
     test_model(ctx, UNET_BATCH_IMAGE, "unet batch(image)", 512, 768, unet, 1);
     test_model(ctx, UNET_BATCH_RUNNING, "unet batch(running)", 256, 512, unet, 1);
     test_model(ctx, UNET_INSTANCE, "unet instance", 256, 512, unet, 1);
+    test_model(ctx, STARGAN, "stargan ngf8", 240, 320, unet, 1);
 }
 
 /* ---- progress, cancel, bad tiles ----------------------------------------- */
@@ -322,8 +327,8 @@ static void test_progress_cancel(tm_ctx *ctx)
           tm_ctx_error(ctx));
     flag = 0;
     p = (struct progress){ .stop_at = 5 };
-    CHECK(run_with(m, x, y, &p, &flag) == TM_ERR_CANCELLED && p.calls == 5, "callback: %d calls, %s",
-          p.calls, tm_ctx_error(ctx));
+    CHECK(run_with(m, x, y, &p, &flag) == TM_ERR_CANCELLED && p.calls == 5,
+          "callback: %d calls, %s", p.calls, tm_ctx_error(ctx));
     p = (struct progress){ .flag_at = 7, .flag = &flag };
     CHECK(run_with(m, x, y, &p, &flag) == TM_ERR_CANCELLED && p.calls == 7 &&
               strstr(tm_ctx_error(ctx), "cancelled"),
@@ -409,7 +414,8 @@ static uint64_t tiled_peak(tm_ctx *ctx, int ph, int pw, uint64_t *bound, uint64_
     *bound = 4 * base + tile_bound(&m->graph, 64);
     void *plan = NULL;
     uint64_t before = vk_in_use(ctx);
-    CHECK(be->vt->plan_create(be, &m->graph, m->dev_params, &plan) == TM_OK, "%s", tm_ctx_error(ctx));
+    CHECK(be->vt->plan_create(be, &m->graph, m->dev_params, &plan) == TM_OK, "%s",
+          tm_ctx_error(ctx));
     *whole = vk_in_use(ctx) - before;
     be->vt->plan_destroy(be, plan);
     free(x), free(y);
@@ -455,8 +461,8 @@ static void run_vulkan(void)
     char err[256];
     tm_ctx *ctx = NULL;
     const char *vk = getenv("TM_TEST_VK_DEVICE") ? getenv("TM_TEST_VK_DEVICE") : "vulkan";
-    tm_status s = tm_ctx_create(&(struct tm_ctx_params){ .device = vk, .validate = true }, &ctx, err,
-                                sizeof err);
+    struct tm_ctx_params params = { .device = vk, .validate = true };
+    tm_status s = tm_ctx_create(&params, &ctx, err, sizeof err);
     CHECK(s == TM_OK, "Vulkan context '%s' (a Vulkan device is required): %s", vk, err);
     if (!ctx)
         return;
@@ -474,7 +480,7 @@ int main(int argc, char **argv)
 {
     if (argc != 1 + N_MODELS) {
         printf("usage: test_tiled RESNET8 RESNET4 RESNET_ZERO_BATCH UNET_BATCH_IMAGE "
-               "UNET_BATCH_RUNNING UNET_INSTANCE\n0 passed, 1 failed\n");
+               "UNET_BATCH_RUNNING UNET_INSTANCE STARGAN\n0 passed, 1 failed\n");
         return 1;
     }
     for (int i = 0; i < N_MODELS; i++)

@@ -1,7 +1,8 @@
 /* backend_cpu.c: the CPU backend's vtable. Parameters are packed once
  * (params_upload); a plan owns the activation slots from the graph's memory
- * plan plus per-thread conv scratch, sized for one input size; plan_run walks
- * the nodes in order, each kernel parallel inside over the backend's pool. */
+ * plan plus per-thread conv scratch, sized for one input size, and the norm
+ * statistics smoothing carries; plan_run walks the nodes in order, each
+ * kernel parallel inside over the backend's pool. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct cpu_plan {
     struct cpu_scratch *scratch;
     double *cost;                /* FLOP estimate per node, for progress */
     double total_cost;
+    struct tm_smooth smooth;     /* carried norm statistics (smoothing) */
 };
 
 void *tm_cpu_alloc(tm_ctx *ctx, size_t bytes, const char *what)
@@ -177,6 +179,7 @@ static void cpu_plan_destroy(struct tm_backend *be, void *plan)
     free(p->nodes);
     free(p->t);
     free(p->cost);
+    tm_smooth_free(&p->smooth);
     free(p);
 }
 
@@ -287,6 +290,8 @@ static tm_status cpu_plan_create(struct tm_backend *be, const struct tm_graph *g
     }
     if (!s)
         s = plan_scratch(cb, p);
+    if (!s)
+        s = tm_smooth_init(be->ctx, &p->smooth, g);
     if (s) {
         cpu_plan_destroy(be, p);
         return s;
@@ -295,7 +300,7 @@ static tm_status cpu_plan_create(struct tm_backend *be, const struct tm_graph *g
     return TM_OK;
 }
 
-static void run_node(struct cpu_backend *be, struct cpu_plan *p, int i)
+static void run_node(struct cpu_backend *be, struct cpu_plan *p, int i, bool smooth)
 {
     const struct tm_node *n = &p->nodes[i];
     const struct cpu_node_params *np = &p->params->node[i];
@@ -308,8 +313,7 @@ static void run_node(struct cpu_backend *be, struct cpu_plan *p, int i)
         break;
     case TM_OP_INSTNORM:
     case TM_OP_BATCHNORM:
-        tm_cpu_norm(be, x, y, np->gamma, np->beta, np->mean, np->var, n->norm.eps, n->act,
-                    n->slope);
+        tm_cpu_norm(be, n, np, x, y, smooth && tm_norm_smoothable(n) ? &p->smooth : NULL, i);
         break;
     case TM_OP_ACT:
         tm_cpu_act(be, x, y, n->act, n->slope);
@@ -353,13 +357,14 @@ static tm_status cpu_plan_run(struct tm_backend *be, void *plan, const float *in
     size_t nin = (size_t)tin->c * tin->h * tin->w, nout = (size_t)tout->c * tout->h * tout->w;
     /* The input slot is copied so the caller's buffer is never written. */
     memcpy(tin->p, in, nin * sizeof(float));
+    bool smooth = tm_smooth_begin(&p->smooth, opts);
     double done = 0.0;
     for (int i = 0; i < p->n_nodes; i++) {
         if (opts && opts->cancel && *opts->cancel)
             return tm_fail(be->ctx, TM_ERR_CANCELLED, "cancelled before node %d of %d", i,
                            p->n_nodes);
         double t0 = cpu_of(be)->profile ? now_ms() : 0.0;
-        run_node(cpu_of(be), p, i);
+        run_node(cpu_of(be), p, i, smooth);
         if (cpu_of(be)->profile)
             profile_node(cpu_of(be), p, i, now_ms() - t0);
         done += p->cost[i];

@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "gemm.h"
+#include "smooth.h"
 #include "threadpool.h"
 
 struct cpu_backend {
@@ -84,11 +85,13 @@ void tm_cpu_conv_grid(const struct conv_gemm *g, int oh, int ow, int *gh, int *g
 tm_status tm_cpu_convt2d_prepare(struct cpu_backend *be, const struct tm_node *n,
                                  const struct tm_tensor *w, struct cpu_node_params *np);
 
-/* norm.c: y = act(gamma * (x - mean) / sqrt(var + eps) + beta) per channel;
- * image statistics when mean/var are NULL. out may equal in. */
-void tm_cpu_norm(struct cpu_backend *be, const struct cpu_tensor *in, struct cpu_tensor *out,
-                 const float *gamma, const float *beta, const float *mean, const float *var,
-                 float eps, int act, float slope);
+/* norm.c: norm node `node` (n, its parameters np): y = act(gamma * (x -
+ * mean) / sqrt(var + eps) + beta) per channel, with the running statistics
+ * when np has them, else this image's, blended through smooth when it is
+ * not NULL (a smoothing run). out may equal in. */
+void tm_cpu_norm(struct cpu_backend *be, const struct tm_node *n,
+                 const struct cpu_node_params *np, const struct cpu_tensor *in,
+                 struct cpu_tensor *out, const struct tm_smooth *smooth, int node);
 
 /* eltwise.c: out may equal an input. */
 void tm_cpu_act(struct cpu_backend *be, const struct cpu_tensor *in, struct cpu_tensor *out,

@@ -58,12 +58,12 @@ static void plane_stats(const float *x, size_t n, double *mean, double *var)
 }
 
 struct norm_job {
+    const struct tm_node *n;
+    const struct cpu_node_params *np;
     const struct cpu_tensor *in;
     struct cpu_tensor *out;
-    const float *gamma, *beta, *mean, *var;
-    float eps;
-    int act;
-    float slope;
+    const struct tm_smooth *smooth;
+    int node;
 };
 
 /* y = act((x - mean) * scale + beta) over one plane; subtracting first
@@ -80,29 +80,29 @@ static void affine_act(float *y, const float *x, size_t n, float mean, float sca
 static void norm_task(void *arg, int c, int thread)
 {
     const struct norm_job *j = arg;
+    const struct cpu_node_params *np = j->np;
     size_t n = (size_t)j->in->h * (size_t)j->in->w;
     const float *x = j->in->p + (size_t)c * n;
     double mean, var;
-    if (j->mean) {
-        mean = j->mean[c];
-        var = j->var[c];
+    if (np->mean) {
+        mean = np->mean[c];
+        var = np->var[c];
     } else {
         plane_stats(x, n, &mean, &var);
+        if (j->smooth)
+            tm_smooth_use(j->smooth, j->node, c, &mean, &var);
     }
-    double inv = 1.0 / sqrt(var + (double)j->eps);
-    double g = j->gamma ? j->gamma[c] : 1.0;
-    float b = j->beta ? j->beta[c] : 0.0f;
-    affine_act(j->out->p + (size_t)c * n, x, n, (float)mean, (float)(g * inv), b, j->act,
-               j->slope);
+    double inv = 1.0 / sqrt(var + (double)j->n->norm.eps);
+    double g = np->gamma ? np->gamma[c] : 1.0;
+    float b = np->beta ? np->beta[c] : 0.0f;
+    affine_act(j->out->p + (size_t)c * n, x, n, (float)mean, (float)(g * inv), b, j->n->act,
+               j->n->slope);
 }
 
-void tm_cpu_norm(struct cpu_backend *be, const struct cpu_tensor *in, struct cpu_tensor *out,
-                 const float *gamma, const float *beta, const float *mean, const float *var,
-                 float eps, int act, float slope)
+void tm_cpu_norm(struct cpu_backend *be, const struct tm_node *n,
+                 const struct cpu_node_params *np, const struct cpu_tensor *in,
+                 struct cpu_tensor *out, const struct tm_smooth *smooth, int node)
 {
-    struct norm_job j = {
-        .in = in, .out = out, .gamma = gamma, .beta = beta, .mean = mean, .var = var,
-        .eps = eps, .act = act, .slope = slope,
-    };
+    struct norm_job j = { .n = n, .np = np, .in = in, .out = out, .smooth = smooth, .node = node };
     tm_pool_run(be->pool, norm_task, &j, in->c);
 }

@@ -172,7 +172,7 @@ TM_API tm_status tm_model_label_from_domains(tm_model *model, const char *names,
                                              float *label, int n);
 
 /* Forgets the statistics carried by smoothing (see tm_translate_params):
- * the next call uses its own image's, as after a scene cut. */
+ * the next smoothed call uses its own image's, as after a scene cut. */
 TM_API void tm_model_reset_stats(tm_model *model);
 
 /* ---- Translation ----------------------------------------------------- */
@@ -209,12 +209,17 @@ struct tm_translate_params {
     int tile;
     /* Video. 0 (default): every norm layer uses this image's statistics,
      * exactly as the official test code. 0 < smoothing < 1: each norm
-     * layer's per-channel mean and variance are carried across calls as an
-     * exponential moving average, used = smoothing * carried + (1 -
-     * smoothing) * this image's, so that noise moving a static scene's
-     * statistics does not make it flicker. The carried statistics start
-     * afresh on the first call, after a size change, and after
-     * tm_model_reset_stats (a scene cut). */
+     * layer with per-image statistics (instance norm, batch norm with image
+     * statistics; not batch norm with running ones) carries its per-channel
+     * mean and biased variance across calls as an exponential moving
+     * average, used = smoothing * carried + (1 - smoothing) * this image's,
+     * so that what changes in one part of a frame (motion, noise) does not
+     * make the static rest of it flicker. The carried statistics start
+     * afresh (the call uses its image's own) on the first call, after a
+     * change of the padded size or between tiled and whole-image runs,
+     * after a failed call, and after tm_model_reset_stats (a scene cut).
+     * Calls with 0 neither use nor change them. Other values, NaN
+     * included, are an error (TM_ERR_INVALID). */
     float smoothing;
 };
 

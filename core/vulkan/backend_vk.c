@@ -5,12 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "smooth.h"
 #include "vk.h"
 
 struct vk_params {
     struct vk_alloc *tensors;  /* by tensor id; params only */
     struct vk_alloc *stats;    /* by node id: batch norm running (mean, rstd) */
     int n_tensors, n_nodes;
+};
+
+/* Smoothing (tm_run_opts.smoothing): a second recording of the pass in
+ * which each norm with per-image statistics blends them with the ones it
+ * carries on the device (shaders/norm_ema.comp). It is made on the plan's
+ * first smoothing run, so runs without smoothing never see it. */
+struct vk_smooth {
+    struct vk_alloc *carried;  /* by node: (mean, var) per channel */
+    struct vk_alloc weight;    /* host-written before each run: the carried ones' weight */
+    VkDescriptorPool pool;
+    VkCommandBuffer cmd;
+    bool valid;                /* carried holds an earlier run's statistics */
 };
 
 struct vk_plan {
@@ -22,6 +35,13 @@ struct vk_plan {
     VkDescriptorPool pool;
     VkCommandBuffer cmd;
     VkFence fence;
+    /* What recording the smoothing pass later takes: the graph's nodes and
+     * shapes as they were here (the caller's may be re-inferred since). */
+    struct tm_graph g;
+    int *slot_of;
+    const struct vk_params *params;
+    bool smoothable;           /* some norm uses per-image statistics */
+    struct vk_smooth smooth;
 };
 
 tm_status vk_check_fail(struct vk_backend *be, VkResult r, const char *call, const char *file,
@@ -288,12 +308,27 @@ static tm_status params_upload(struct tm_backend *b, const struct tm_graph *g, v
 }
 /* ---- Plans -------------------------------------------------------------- */
 
+static void smooth_free(struct vk_backend *be, struct vk_plan *p)
+{
+    struct vk_smooth *sm = &p->smooth;
+    if (sm->cmd)
+        be->fn.vkFreeCommandBuffers(be->device, be->cmd_pool, 1, &sm->cmd);
+    if (sm->pool)
+        be->fn.vkDestroyDescriptorPool(be->device, sm->pool, NULL);
+    for (int i = 0; sm->carried && i < p->g.n_nodes; i++)
+        vk_free(be, &be->dev_heap, &sm->carried[i]);
+    free(sm->carried);
+    vk_free(be, &be->host_heap, &sm->weight);
+    *sm = (struct vk_smooth){0};
+}
+
 static void plan_destroy(struct tm_backend *b, void *plan)
 {
     struct vk_backend *be = vkbe(b);
     struct vk_plan *p = plan;
     if (!p)
         return;
+    smooth_free(be, p);
     if (p->fence)
         be->fn.vkDestroyFence(be->device, p->fence, NULL);
     if (p->cmd)
@@ -306,7 +341,25 @@ static void plan_destroy(struct tm_backend *b, void *plan)
     vk_free(be, &be->dev_heap, &p->scratch);
     vk_free(be, &be->host_heap, &p->stage_in);
     vk_free(be, &be->host_heap, &p->stage_out);
+    free(p->slot_of);
+    tm_graph_free(&p->g);
     free(p);
+}
+
+/* The nodes and value shapes of src (parameter data stays the model's). */
+static bool graph_copy(struct tm_graph *dst, const struct tm_graph *src)
+{
+    dst->tensors = malloc(sizeof *dst->tensors * ((size_t)src->n_tensors + 1));
+    dst->nodes = malloc(sizeof *dst->nodes * ((size_t)src->n_nodes + 1));
+    if (!dst->tensors || !dst->nodes)
+        return false;
+    memcpy(dst->tensors, src->tensors, sizeof *dst->tensors * (size_t)src->n_tensors);
+    memcpy(dst->nodes, src->nodes, sizeof *dst->nodes * (size_t)src->n_nodes);
+    dst->n_tensors = dst->cap_tensors = src->n_tensors;
+    dst->n_nodes = dst->cap_nodes = src->n_nodes;
+    dst->input = src->input;
+    dst->output = src->output;
+    return true;
 }
 
 static tm_status alloc_slots(struct vk_backend *be, const struct tm_graph *g,
@@ -331,6 +384,7 @@ static tm_status alloc_slots(struct vk_backend *be, const struct tm_graph *g,
             size_t need = 2 * sizeof(float) * (size_t)g->tensors[nd->in[0]].c;
             scratch = need > scratch ? need : scratch;
         }
+        p->smoothable |= tm_norm_smoothable(nd);
     }
     p->in_bytes = tm_value_numel(&g->tensors[g->input]) * sizeof(float);
     p->out_bytes = tm_value_numel(&g->tensors[g->output]) * sizeof(float);
@@ -339,9 +393,10 @@ static tm_status alloc_slots(struct vk_backend *be, const struct tm_graph *g,
     return s ? s : vk_alloc(be, &be->host_heap, p->out_bytes, &p->stage_out);
 }
 
-static tm_status plan_objects(struct vk_backend *be, const struct tm_graph *g, struct vk_plan *p)
+/* Room for one recording of the pass: a set per dispatch. */
+static tm_status recording_objects(struct vk_backend *be, uint32_t sets, VkDescriptorPool *pool,
+                                   VkCommandBuffer *cmd)
 {
-    uint32_t sets = 2 * (uint32_t)g->n_nodes + 1; /* a norm takes two */
     VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * VK_MAX_BINDINGS};
     VkDescriptorPoolCreateInfo pi = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
@@ -355,62 +410,78 @@ static tm_status plan_objects(struct vk_backend *be, const struct tm_graph *g, s
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
         .commandBufferCount = 1,
     };
+    VK(be->fn.vkCreateDescriptorPool(be->device, &pi, NULL, pool));
+    VK(be->fn.vkAllocateCommandBuffers(be->device, &ai, cmd));
+    return TM_OK;
+error:
+    return TM_ERR_DEVICE;
+}
+
+static tm_status plan_objects(struct vk_backend *be, const struct tm_graph *g, struct vk_plan *p)
+{
+    /* a norm takes two sets */
+    tm_status s = recording_objects(be, 2 * (uint32_t)g->n_nodes + 1, &p->pool, &p->cmd);
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VK(be->fn.vkCreateDescriptorPool(be->device, &pi, NULL, &p->pool));
-    VK(be->fn.vkAllocateCommandBuffers(be->device, &ai, &p->cmd));
+    if (s)
+        return s;
     VK(be->fn.vkCreateFence(be->device, &fi, NULL, &p->fence));
     return TM_OK;
 error:
     return TM_ERR_DEVICE;
 }
 
-static struct vk_view value_view(const struct tm_graph *g, const struct vk_plan *p,
-                                 const int *slot_of, int t)
+static struct vk_view alloc_view(const struct vk_alloc *a)
 {
-    const struct vk_alloc *a = &p->slots[slot_of[t]];
-    return (struct vk_view){a->buf, a->off, tm_value_numel(&g->tensors[t]) * sizeof(float),
-                            a->addr};
-}
-
-static struct vk_view param_view(const struct vk_params *pr, int t)
-{
-    const struct vk_alloc *a = &pr->tensors[t];
     return (struct vk_view){a->buf, a->off, a->size, a->addr};
 }
 
-static struct vk_node_io node_io(const struct tm_graph *g, const struct vk_plan *p,
-                                 const struct vk_params *pr, const int *slot_of, int i)
+static struct vk_view value_view(const struct vk_plan *p, int t)
 {
-    const struct tm_node *nd = &g->nodes[i];
+    const struct vk_alloc *a = &p->slots[p->slot_of[t]];
+    return (struct vk_view){a->buf, a->off, tm_value_numel(&p->g.tensors[t]) * sizeof(float),
+                            a->addr};
+}
+
+/* Node i's buffers; with smooth, a norm with per-image statistics also gets
+ * its carried statistics. */
+static struct vk_node_io node_io(const struct vk_plan *p, int i, bool smooth)
+{
+    const struct tm_node *nd = &p->g.nodes[i];
+    const struct vk_params *pr = p->params;
     struct vk_node_io io = {
-        .out = value_view(g, p, slot_of, nd->out),
-        .scratch = {p->scratch.buf, p->scratch.off, p->scratch.size, p->scratch.addr},
+        .out = value_view(p, nd->out),
+        .scratch = alloc_view(&p->scratch),
         .has_w = nd->w >= 0,
         .has_b = nd->b >= 0,
         .has_stats = pr->stats[i].block != NULL,
+        .has_carried = smooth && tm_norm_smoothable(nd),
     };
     for (int k = 0; k < 2; k++)
         if (nd->in[k] >= 0)
-            io.in[k] = value_view(g, p, slot_of, nd->in[k]);
+            io.in[k] = value_view(p, nd->in[k]);
     if (io.has_w)
-        io.w = param_view(pr, nd->w);
+        io.w = alloc_view(&pr->tensors[nd->w]);
     if (io.has_b)
-        io.b = param_view(pr, nd->b);
+        io.b = alloc_view(&pr->tensors[nd->b]);
     if (io.has_stats)
-        io.stats = (struct vk_view){pr->stats[i].buf, pr->stats[i].off, pr->stats[i].size,
-                                    pr->stats[i].addr};
+        io.stats = alloc_view(&pr->stats[i]);
+    if (io.has_carried) {
+        io.carried = alloc_view(&p->smooth.carried[i]);
+        io.weight = alloc_view(&p->smooth.weight);
+    }
     return io;
 }
 
-/* The whole run: input upload, every node, output readback. The first
- * barrier orders this run's input copy after the previous run's reads. */
-static tm_status record_plan(struct vk_backend *be, const struct tm_graph *g,
-                             struct vk_plan *p, const struct vk_params *pr, const int *slot_of)
+/* The whole run into cmd: input upload, every node, output readback. The
+ * first barrier orders this run's input copy after the previous run's
+ * reads. */
+static tm_status record_pass(struct vk_backend *be, const struct vk_plan *p, VkCommandBuffer cmd,
+                             VkDescriptorPool pool, bool smooth)
 {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    VkCommandBuffer cmd = p->cmd;
-    struct vk_view in = value_view(g, p, slot_of, g->input);
-    struct vk_view out = value_view(g, p, slot_of, g->output);
+    const struct tm_graph *g = &p->g;
+    struct vk_view in = value_view(p, g->input);
+    struct vk_view out = value_view(p, g->output);
     VK(be->fn.vkBeginCommandBuffer(cmd, &bi));
     vk_barrier(be, cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
                VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
@@ -418,8 +489,8 @@ static tm_status record_plan(struct vk_backend *be, const struct tm_graph *g,
     vk_barrier(be, cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
     for (int i = 0; i < g->n_nodes; i++) {
-        struct vk_node_io io = node_io(g, p, pr, slot_of, i);
-        tm_status s = vk_record_node(be, cmd, p->pool, g, &g->nodes[i], &io);
+        struct vk_node_io io = node_io(p, i, smooth);
+        tm_status s = vk_record_node(be, cmd, pool, g, &g->nodes[i], &io);
         if (s)
             return s;
         if (i + 1 < g->n_nodes)
@@ -440,26 +511,61 @@ static tm_status plan_create(struct tm_backend *b, const struct tm_graph *g, voi
                              void **out)
 {
     struct vk_backend *be = vkbe(b);
-    int *slot_of = NULL;
     size_t *slot_size = NULL;
     struct vk_plan *p = calloc(1, sizeof *p);
     tm_status s = TM_ERR_NOMEM;
     *out = NULL;
-    if (p)
-        p->n_slots = tm_graph_plan_memory(g, &slot_of, &slot_size);
+    if (p) {
+        p->params = params;
+        p->n_slots = tm_graph_plan_memory(g, &p->slot_of, &slot_size);
+    }
     if (p && p->n_slots > 0)
         p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
-    if (!p || !p->slots)
+    if (!p || !p->slots || !graph_copy(&p->g, g))
         tm_fail(be->ctx, s, "out of host memory");
     else if (!(s = alloc_slots(be, g, p, slot_size)) && !(s = plan_objects(be, g, p)))
-        s = record_plan(be, g, p, params, slot_of);
-    free(slot_of);
+        s = record_pass(be, p, p->cmd, p->pool, false);
     free(slot_size);
     if (s)
         plan_destroy(b, p);
     else
         *out = p;
     return s;
+}
+
+/* The smoothing pass and its buffers, on the plan's first smoothing run. */
+static tm_status smooth_record(struct vk_backend *be, struct vk_plan *p)
+{
+    struct vk_smooth *sm = &p->smooth;
+    const struct tm_graph *g = &p->g;
+    sm->carried = calloc((size_t)g->n_nodes + 1, sizeof *sm->carried);
+    if (!sm->carried)
+        return tm_fail(be->ctx, TM_ERR_NOMEM, "out of host memory");
+    tm_status s = vk_alloc(be, &be->host_heap, sizeof(float), &sm->weight);
+    for (int i = 0; !s && i < g->n_nodes; i++)
+        if (tm_norm_smoothable(&g->nodes[i]))
+            s = vk_alloc(be, &be->dev_heap,
+                         2 * sizeof(float) * (size_t)g->tensors[g->nodes[i].in[0]].c,
+                         &sm->carried[i]);
+    /* a smoothed norm takes three sets */
+    s = s ? s : recording_objects(be, 3 * (uint32_t)g->n_nodes + 1, &sm->pool, &sm->cmd);
+    s = s ? s : record_pass(be, p, sm->cmd, sm->pool, true);
+    if (s)
+        smooth_free(be, p);
+    return s;
+}
+
+/* A smoothing run: its pass, and the weight of the carried statistics (none
+ * on a fresh start). */
+static tm_status smooth_begin(struct vk_backend *be, struct vk_plan *p,
+                              const struct tm_run_opts *opts)
+{
+    struct vk_smooth *sm = &p->smooth;
+    tm_status s = sm->cmd ? TM_OK : smooth_record(be, p);
+    if (s)
+        return s;
+    *(float *)sm->weight.map = sm->valid && !opts->reset_stats ? opts->smoothing : 0.0f;
+    return vk_flush(be, &be->host_heap, &sm->weight);
 }
 
 static bool report(const struct tm_run_opts *o, double f)
@@ -472,11 +578,17 @@ static tm_status plan_run(struct tm_backend *b, void *plan, const float *in, flo
 {
     struct vk_backend *be = vkbe(b);
     struct vk_plan *p = plan;
+    bool smooth = opts && opts->smoothing > 0.0f && p->smoothable;
     if ((opts && opts->cancel && *opts->cancel) || !report(opts, 0.0))
         return tm_fail(be->ctx, TM_ERR_CANCELLED, "cancelled");
+    tm_status s = smooth ? smooth_begin(be, p, opts) : TM_OK;
+    if (s)
+        return s;
     memcpy(p->stage_in.map, in, p->in_bytes);
-    tm_status s = vk_flush(be, &be->host_heap, &p->stage_in);
-    s = s ? s : vk_submit_wait(be, p->cmd, p->fence);
+    s = vk_flush(be, &be->host_heap, &p->stage_in);
+    s = s ? s : vk_submit_wait(be, smooth ? p->smooth.cmd : p->cmd, p->fence);
+    if (smooth)
+        p->smooth.valid = !s;
     s = s ? s : vk_invalidate(be, &be->host_heap, &p->stage_out);
     if (s)
         return s;

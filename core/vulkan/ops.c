@@ -234,6 +234,25 @@ static tm_status record_conv(struct vk_backend *be, VkCommandBuffer cmd, VkDescr
     return record(be, cmd, pool, &d);
 }
 
+/* Smoothing: the statistics just taken (mean, var) blend with the carried
+ * ones into the (mean, rstd) the apply reads. */
+static tm_status record_ema(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptorPool pool,
+                            const struct tm_tensor *in, const struct tm_node *nd,
+                            const struct vk_node_io *io)
+{
+    struct dispatch d = {
+        .shader = VK_SH_NORM_EMA,
+        .views = {io->scratch, io->carried, io->weight},
+        .push = {.eps = nd->norm.eps},
+        .groups = {div_up((uint64_t)in->c, 64), 1, 1},
+    };
+    set_shapes(&d.push, in, in);
+    tm_status s = record(be, cmd, pool, &d);
+    if (!s)
+        vk_barrier_compute(be, cmd);
+    return s;
+}
+
 static tm_status record_norm(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptorPool pool,
                              const struct tm_graph *g, const struct tm_node *nd,
                              const struct vk_node_io *io)
@@ -244,6 +263,8 @@ static tm_status record_norm(struct vk_backend *be, VkCommandBuffer cmd, VkDescr
     if (!io->has_stats) {
         struct dispatch st = {
             .shader = VK_SH_NORM_STATS,
+            .spec = {io->has_carried}, /* VAR, for norm_ema */
+            .n_spec = io->has_carried ? 1 : 0,
             .views = {io->in[0], io->scratch},
             .push = {.eps = nd->norm.eps},
             .groups = {(uint32_t)in->c, 1, 1},
@@ -252,6 +273,8 @@ static tm_status record_norm(struct vk_backend *be, VkCommandBuffer cmd, VkDescr
         if ((s = record(be, cmd, pool, &st)))
             return s;
         vk_barrier_compute(be, cmd);
+        if (io->has_carried && (s = record_ema(be, cmd, pool, in, nd, io)))
+            return s;
     }
     bool has_gamma = nd->w >= 0, has_beta = nd->b >= 0;
     struct dispatch ap = {

@@ -28,6 +28,8 @@
 #include "convt2d_bda.spv.h"
 #include "norm_apply.spv.h"
 #include "norm_apply_bda.spv.h"
+#include "norm_ema.spv.h"
+#include "norm_ema_bda.spv.h"
 #include "norm_stats.spv.h"
 #include "norm_stats_bda.spv.h"
 
@@ -43,6 +45,7 @@ static const struct {
     [VK_SH_CONVT2D] = SHADER(convt2d),
     [VK_SH_NORM_STATS] = SHADER(norm_stats),
     [VK_SH_NORM_APPLY] = SHADER(norm_apply),
+    [VK_SH_NORM_EMA] = SHADER(norm_ema),
     [VK_SH_ACT] = SHADER(act),
     [VK_SH_ADD] = SHADER(add),
     [VK_SH_CONCAT] = SHADER(concat),

@@ -169,6 +169,7 @@ enum vk_shader {
     VK_SH_CONVT2D,
     VK_SH_NORM_STATS,
     VK_SH_NORM_APPLY,
+    VK_SH_NORM_EMA,
     VK_SH_ACT,
     VK_SH_ADD,
     VK_SH_CONCAT,
@@ -298,10 +299,12 @@ struct vk_view {
 
 /* A node's buffers, resolved: in/out are activations, w/b the conv weight
  * and bias or the norm gamma and beta, stats precomputed running statistics
- * (batch norm in eval mode), scratch room for per-image statistics. */
+ * (batch norm in eval mode), scratch room for per-image statistics; in a
+ * smoothing pass, carried the norm's carried statistics and weight the
+ * run's weight of them (shaders/norm_ema.comp). */
 struct vk_node_io {
-    struct vk_view in[2], out, w, b, gamma, beta, stats, scratch;
-    bool has_w, has_b, has_stats;
+    struct vk_view in[2], out, w, b, gamma, beta, stats, scratch, carried, weight;
+    bool has_w, has_b, has_stats, has_carried;
 };
 
 /* CPU implementations run convolutions in the direct form (see
