@@ -25,14 +25,7 @@ cd "$W" || exit 1
 # The tests decide the device themselves.
 unset TRANSMUTE_DEVICE TRANSMUTE_VALIDATE
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/     | /'; fi
-}
+. "$SRC/tests/lib.sh"
 
 # run CMD...: runs with stdout in $W/out.txt, stderr in $W/err.txt; rc in $rc.
 run() {

@@ -20,20 +20,7 @@
 #include <string.h>
 
 #include "transmute.h"
-
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (cond) {                                                          \
-            n_pass++;                                                        \
-        } else {                                                             \
-            n_fail++;                                                        \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 #define N_FRAMES 4
 #define SMOOTHING 0.6f  /* as tests/smoothing_ref.py */

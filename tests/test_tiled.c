@@ -24,22 +24,9 @@
 #include "model.h"
 #include "tiled.h"
 #include "vulkan/vk.h"
+#include "check.h"
 
 #define TOL 1e-3
-
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (cond) {                                                          \
-            n_pass++;                                                        \
-        } else {                                                             \
-            n_fail++;                                                        \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
 
 enum { RESNET8, RESNET4, RESNET_ZERO_BATCH, UNET_BATCH_IMAGE, UNET_BATCH_RUNNING, UNET_INSTANCE,
        STARGAN, N_MODELS };

@@ -31,19 +31,7 @@ PY=/usr/bin/python3
 W=$(mktemp -d "${TMPDIR:-/tmp}/transmute-frei0r.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/     | /'; fi
-}
-finish() {
-  echo "$pass passed, $fail failed"
-  [ "$fail" -eq 0 ] && exit 0
-  exit 1
-}
+. "$SRC/tests/lib.sh"
 frames() { "$PY" "$SRC/tests/frei0r/frames.py" "$@"; }
 
 for tool in ffmpeg ffprobe gst-launch-1.0 gst-inspect-1.0 melt; do

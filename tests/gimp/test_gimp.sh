@@ -28,19 +28,7 @@ GIMP=gimp-console-2.10
 W=$(mktemp -d "${TMPDIR:-/tmp}/transmute-gimp.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/     | /'; fi
-}
-finish() {
-  echo "$pass passed, $fail failed"
-  [ "$fail" -eq 0 ] && exit 0
-  exit 1
-}
+. "$SRC/tests/lib.sh"
 png() { "$PY" "$SRC/tests/gimp/png_tool.py" "$@"; }
 
 if ! command -v "$GIMP" >/dev/null; then
