@@ -236,6 +236,8 @@ static tm_status want_tiles(tm_model *m, int ph, int pw, int requested, int *til
     const struct tm_device_info *dev = tm_ctx_device(m->ctx);
     if (requested != 0 || dev->kind == TM_DEVICE_CPU || !dev->memory)
         return TM_OK;
+    if (m->plan && m->plan_h == ph && m->plan_w == pw)
+        return TM_OK; /* decided for this size already: the plan fits */
     char err[256];
     tm_status s = tm_graph_infer(&m->graph, ph, pw, err, sizeof err);
     if (s)
