@@ -1,5 +1,6 @@
 /* graph.c: building an op graph, inferring its shapes for one input size,
  * and planning which value tensors can share memory. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +61,14 @@ int tm_graph_param(struct tm_graph *g, const char *name, const float *data,
 struct tm_node tm_node_new(enum tm_op op, int in0)
 {
     struct tm_node n = {
-        .op = op, .in = { in0, -1 }, .out = -1,
+        .op = op, .out = -1, .n_in = 1,
         .w = -1, .b = -1, .mean = -1, .var = -1,
-        .act = TM_ACT_NONE, .norm = { .eps = 1e-5f },
+        .act = TM_ACT_NONE, .alpha = 1.0f, .norm = { .eps = 1e-5f },
+        .conv = { .dil = 1 }, .rs = { .factor = 1, .order = TM_D2S_TF },
     };
+    for (int k = 0; k < TM_MAX_IN; k++)
+        n.in[k] = -1;
+    n.in[0] = in0;
     return n;
 }
 
@@ -72,8 +77,14 @@ int tm_graph_add(struct tm_graph *g, const struct tm_node *n)
     int out = tm_graph_value(g);
     if (out < 0 || grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *n))
         return -1;
-    g->nodes[g->n_nodes] = *n;
-    g->nodes[g->n_nodes].out = out;
+    struct tm_node *d = &g->nodes[g->n_nodes];
+    *d = *n;
+    d->out = out;
+    if (d->conv.dil == 0) /* attrs written as plain initializers predate dilation */
+        d->conv.dil = 1;
+    d->n_in = 0;
+    while (d->n_in < TM_MAX_IN && d->in[d->n_in] >= 0)
+        d->n_in++;
     g->n_nodes++;
     return out;
 }
@@ -84,6 +95,8 @@ const char *tm_op_name(enum tm_op op)
         [TM_OP_CONV2D] = "conv2d", [TM_OP_CONVT2D] = "convt2d",
         [TM_OP_INSTNORM] = "instnorm", [TM_OP_BATCHNORM] = "batchnorm",
         [TM_OP_ACT] = "act", [TM_OP_ADD] = "add", [TM_OP_CONCAT] = "concat",
+        [TM_OP_SCALE] = "scale", [TM_OP_PRELU] = "prelu", [TM_OP_UPSAMPLE] = "upsample",
+        [TM_OP_DEPTH2SPACE] = "depth2space", [TM_OP_SPACE2DEPTH] = "space2depth",
     };
     return (unsigned)op < TM_OP_COUNT ? names[op] : "?";
 }
@@ -94,6 +107,68 @@ static int64_t param_numel(const struct tm_tensor *t)
     for (int i = 0; i < t->ndim; i++)
         n *= t->dims[i];
     return n;
+}
+
+/* add (two inputs of one shape) and concat (any number, same H and W). */
+static tm_status infer_join(struct tm_graph *g, const struct tm_node *n, const char *label,
+                            char *err, size_t errlen)
+{
+    const struct tm_tensor *x = &g->tensors[n->in[0]];
+    struct tm_tensor *y = &g->tensors[n->out];
+    if (n->n_in < 2 || (n->op == TM_OP_ADD && n->n_in != 2)) {
+        snprintf(err, errlen, "%s: %d inputs", label, n->n_in);
+        return TM_ERR_FORMAT;
+    }
+    int c = 0;
+    for (int k = 0; k < n->n_in; k++) {
+        const struct tm_tensor *xk = &g->tensors[n->in[k]];
+        if ((n->op == TM_OP_ADD && xk->c != x->c) || xk->h != x->h || xk->w != x->w) {
+            snprintf(err, errlen, "%s: inputs %dx%dx%d and %dx%dx%d do not fit", label,
+                     x->c, x->h, x->w, xk->c, xk->h, xk->w);
+            return TM_ERR_INVALID;
+        }
+        c += xk->c;
+    }
+    if (n->op == TM_OP_CONCAT)
+        y->c = c;
+    return TM_OK;
+}
+
+/* upsample, depth2space, space2depth: the factor moves pixels between
+ * space and channels (or repeats them). */
+static tm_status infer_resample(const struct tm_node *n, const char *label,
+                                const struct tm_tensor *x, struct tm_tensor *y,
+                                char *err, size_t errlen)
+{
+    int f = n->rs.factor;
+    if (f < 1 || f > 16 || (n->rs.order != TM_D2S_TF && n->rs.order != TM_D2S_TORCH)) {
+        snprintf(err, errlen, "%s: factor %d or order %d not supported", label, f, n->rs.order);
+        return TM_ERR_FORMAT;
+    }
+    if (n->op == TM_OP_SPACE2DEPTH) {
+        if (x->h % f || x->w % f) {
+            snprintf(err, errlen, "%s: %dx%d is not a multiple of %d", label, x->w, x->h, f);
+            return TM_ERR_INVALID;
+        }
+        y->c = x->c * f * f;
+        y->h = x->h / f;
+        y->w = x->w / f;
+        return TM_OK;
+    }
+    if (n->op == TM_OP_DEPTH2SPACE) {
+        if (x->c % (f * f)) {
+            snprintf(err, errlen, "%s: %d channels do not divide by %d", label, x->c, f * f);
+            return TM_ERR_FORMAT;
+        }
+        y->c = x->c / (f * f);
+    }
+    if ((int64_t)x->h * f > 65536 * 16 || (int64_t)x->w * f > 65536 * 16) {
+        snprintf(err, errlen, "%s: output too large", label);
+        return TM_ERR_INVALID;
+    }
+    y->h = x->h * f;
+    y->w = x->w * f;
+    return TM_OK;
 }
 
 /* Shapes of one node; err names the node. */
@@ -114,7 +189,8 @@ static tm_status infer_node(struct tm_graph *g, const struct tm_node *n, char *e
             snprintf(err, errlen, "%s: weight does not take %d input channels", label, x->c);
             return TM_ERR_FORMAT;
         }
-        if (a->stride < 1 || a->kh < 1 || a->kw < 1 || a->pad < 0) {
+        if (a->stride < 1 || a->kh < 1 || a->kw < 1 || a->pad < 0 || a->dil < 1 ||
+            (transposed && a->dil != 1)) {
             snprintf(err, errlen, "%s: invalid kernel/stride/padding", label);
             return TM_ERR_FORMAT;
         }
@@ -129,13 +205,14 @@ static tm_status infer_node(struct tm_graph *g, const struct tm_node *n, char *e
                 return TM_ERR_INVALID;
             }
             int ph = x->h + 2 * a->pad, pw = x->w + 2 * a->pad;
-            if (ph < a->kh || pw < a->kw) {
+            int eh = a->dil * (a->kh - 1) + 1, ew = a->dil * (a->kw - 1) + 1; /* dilated extent */
+            if (ph < eh || pw < ew) {
                 snprintf(err, errlen, "%s: %dx%d kernel larger than its %dx%d padded input",
-                         label, a->kw, a->kh, pw, ph);
+                         label, ew, eh, pw, ph);
                 return TM_ERR_INVALID;
             }
-            y->h = (ph - a->kh) / a->stride + 1;
-            y->w = (pw - a->kw) / a->stride + 1;
+            y->h = (ph - eh) / a->stride + 1;
+            y->w = (pw - ew) / a->stride + 1;
         }
         if (y->h < 1 || y->w < 1) {
             snprintf(err, errlen, "%s: empty output", label);
@@ -160,20 +237,23 @@ static tm_status infer_node(struct tm_graph *g, const struct tm_node *n, char *e
         return TM_OK;
     }
     case TM_OP_ACT:
+    case TM_OP_SCALE:
         return TM_OK;
-    case TM_OP_ADD:
-    case TM_OP_CONCAT: {
-        const struct tm_tensor *x1 = &g->tensors[n->in[1]];
-        int same_c = n->op == TM_OP_CONCAT || x1->c == x->c;
-        if (!same_c || x1->h != x->h || x1->w != x->w) {
-            snprintf(err, errlen, "%s: inputs %dx%dx%d and %dx%dx%d do not fit", label,
-                     x->c, x->h, x->w, x1->c, x1->h, x1->w);
-            return TM_ERR_INVALID;
+    case TM_OP_PRELU: {
+        int64_t k = w ? param_numel(w) : 0;
+        if (k != 1 && k != x->c) {
+            snprintf(err, errlen, "%s: %lld slopes for %d channels", label, (long long)k, x->c);
+            return TM_ERR_FORMAT;
         }
-        if (n->op == TM_OP_CONCAT)
-            y->c = x->c + x1->c;
         return TM_OK;
     }
+    case TM_OP_ADD:
+    case TM_OP_CONCAT:
+        return infer_join(g, n, label, err, errlen);
+    case TM_OP_UPSAMPLE:
+    case TM_OP_DEPTH2SPACE:
+    case TM_OP_SPACE2DEPTH:
+        return infer_resample(n, label, x, y, err, errlen);
     default:
         snprintf(err, errlen, "%s: unknown op %d", label, (int)n->op);
         return TM_ERR_UNSUPPORTED;
@@ -198,7 +278,8 @@ tm_status tm_graph_infer(struct tm_graph *g, int h, int w, char *err, size_t err
 
 static int is_elementwise(enum tm_op op)
 {
-    return op == TM_OP_ACT || op == TM_OP_ADD || op == TM_OP_INSTNORM || op == TM_OP_BATCHNORM;
+    return op == TM_OP_ACT || op == TM_OP_ADD || op == TM_OP_INSTNORM || op == TM_OP_BATCHNORM ||
+           op == TM_OP_SCALE || op == TM_OP_PRELU;
 }
 
 /* Best fit among free slots: the smallest that is big enough, else the
@@ -235,9 +316,8 @@ int tm_graph_plan_memory(const struct tm_graph *g, int **slot_of_out, size_t **s
         slot_of[t] = -1;
     }
     for (int i = 0; i < nn; i++)
-        for (int k = 0; k < 2; k++)
-            if (g->nodes[i].in[k] >= 0)
-                last[g->nodes[i].in[k]] = i;
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            last[g->nodes[i].in[k]] = i;
     last[g->output] = nn; /* read back after the last node */
 
     slot_of[g->input] = n_slots;
@@ -248,8 +328,8 @@ int tm_graph_plan_memory(const struct tm_graph *g, int **slot_of_out, size_t **s
         const struct tm_node *nd = &g->nodes[i];
         size_t need = tm_value_numel(&g->tensors[nd->out]) * sizeof(float);
         int s = -1;
-        for (int k = 0; k < 2 && s < 0 && is_elementwise(nd->op); k++)
-            if (nd->in[k] >= 0 && last[nd->in[k]] == i && nd->in[k] != g->input)
+        for (int k = 0; k < nd->n_in && s < 0 && is_elementwise(nd->op); k++)
+            if (last[nd->in[k]] == i && nd->in[k] != g->input)
                 s = slot_of[nd->in[k]];
         if (s < 0) {
             s = pick_free_slot(busy, size, n_slots, need);
@@ -260,9 +340,9 @@ int tm_graph_plan_memory(const struct tm_graph *g, int **slot_of_out, size_t **s
             size[s] = need;
         slot_of[nd->out] = s;
         busy[s] = 1;
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < nd->n_in; k++) {
             int t = nd->in[k];
-            if (t >= 0 && last[t] == i && slot_of[t] != s)
+            if (last[t] == i && slot_of[t] != s)
                 busy[slot_of[t]] = 0;
         }
     }
@@ -277,4 +357,73 @@ oom:
     free(size);
     free(busy);
     return -1;
+}
+
+bool tm_graph_has_image_stats(const struct tm_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct tm_node *n = &g->nodes[i];
+        if (n->op == TM_OP_INSTNORM || (n->op == TM_OP_BATCHNORM && n->norm.image_stats))
+            return true;
+    }
+    return false;
+}
+
+/* How far (in the node's own input pixels) an output pixel reaches from
+ * where it sits; resampling ops count one pixel for the rounding of
+ * positions between resolutions. */
+static double node_reach(const struct tm_node *n)
+{
+    const struct tm_conv_attr *a = &n->conv;
+    switch (n->op) {
+    case TM_OP_CONV2D: {
+        int ext = a->dil * ((a->kh > a->kw ? a->kh : a->kw) - 1);
+        return a->pad > ext - a->pad ? a->pad : ext - a->pad;
+    }
+    case TM_OP_CONVT2D:
+        return (a->kh > a->kw ? a->kh : a->kw) / a->stride + 1;
+    case TM_OP_UPSAMPLE:
+    case TM_OP_DEPTH2SPACE:
+    case TM_OP_SPACE2DEPTH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void tm_graph_reach(const struct tm_graph *g, int *radius, int *scale)
+{
+    /* Per value tensor: its pixels per input pixel, and its reach in input pixels. */
+    double *res = malloc(sizeof(double) * 2 * (size_t)(g->n_tensors ? g->n_tensors : 1));
+    *radius = 0;
+    *scale = 0;
+    if (!res || g->input < 0 || g->output < 0) {
+        free(res);
+        return;
+    }
+    double *reach = res + g->n_tensors;
+    res[g->input] = 1.0;
+    reach[g->input] = 0.0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct tm_node *n = &g->nodes[i];
+        double r = 0.0, in_res = res[n->in[0]];
+        for (int k = 0; k < n->n_in; k++)
+            r = reach[n->in[k]] > r ? reach[n->in[k]] : r;
+        r += node_reach(n) / in_res;
+        double out_res = in_res;
+        if (n->op == TM_OP_CONV2D)
+            out_res = in_res / n->conv.stride;
+        else if (n->op == TM_OP_CONVT2D)
+            out_res = in_res * n->conv.stride;
+        else if (n->op == TM_OP_UPSAMPLE || n->op == TM_OP_DEPTH2SPACE)
+            out_res = in_res * n->rs.factor;
+        else if (n->op == TM_OP_SPACE2DEPTH)
+            out_res = in_res / n->rs.factor;
+        res[n->out] = out_res;
+        reach[n->out] = r;
+    }
+    double s = res[g->output];
+    *radius = (int)ceil(reach[g->output] - 1e-9);
+    *scale = s >= 1.0 && fabs(s - floor(s + 0.5)) < 1e-9 ? (int)floor(s + 0.5) : 0;
+    free(res);
 }

@@ -9,6 +9,7 @@
 #define TM_GRAPH_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,26 @@ enum tm_op {
     TM_OP_BATCHNORM,  /* w,b affine; mean,var running stats (used when !image_stats) */
     TM_OP_ACT,        /* elementwise activation */
     TM_OP_ADD,        /* in[0] + in[1], then activation */
-    TM_OP_CONCAT,     /* in[0] channels, then in[1] channels */
+    TM_OP_CONCAT,     /* channels of in[0], then in[1], ... in[n_in-1] */
+    TM_OP_SCALE,      /* in[0] * alpha, then activation */
+    TM_OP_PRELU,      /* x > 0 ? x : w[c] * x; w has C entries or one shared */
+    TM_OP_UPSAMPLE,   /* nearest neighbour, rs.factor on both axes */
+    TM_OP_DEPTH2SPACE, /* [C*f*f, H, W] -> [C, H*f, W*f], f = rs.factor, order rs.order */
+    TM_OP_SPACE2DEPTH, /* the inverse: [C, H*f, W*f] -> [C*f*f, H, W] */
     TM_OP_COUNT
 };
 
 enum tm_act { TM_ACT_NONE = 0, TM_ACT_RELU, TM_ACT_LRELU, TM_ACT_TANH };
 enum tm_pad_mode { TM_PAD_ZERO = 0, TM_PAD_REFLECT };
+
+/* Where depth-to-space takes output pixel (y*f+dy, x*f+dx) of channel c from,
+ * among the C*f*f input channels (space-to-depth is the exact inverse):
+ * TF (tf.nn.depth_to_space, NHWC):   channel (dy*f + dx)*C + c
+ * TORCH (nn.PixelShuffle, NCHW):     channel c*f*f + dy*f + dx */
+enum tm_d2s_order { TM_D2S_TF = 0, TM_D2S_TORCH };
+
+/* Most inputs one node takes (concat); builders chain longer lists. */
+#define TM_MAX_IN 16
 
 struct tm_conv_attr {
     int kh, kw;
@@ -34,6 +49,12 @@ struct tm_conv_attr {
     int pad;          /* same on all four sides */
     int pad_mode;     /* enum tm_pad_mode (conv2d only) */
     int out_pad;      /* convT2d output_padding (bottom and right) */
+    int dil;          /* conv2d dilation (1 = none; 0 is taken as 1) */
+};
+
+struct tm_resample_attr {
+    int factor;       /* upsample, depth2space, space2depth */
+    int order;        /* enum tm_d2s_order */
 };
 
 struct tm_norm_attr {
@@ -43,14 +64,17 @@ struct tm_norm_attr {
 
 struct tm_node {
     enum tm_op op;
-    int in[2];        /* value tensor ids; in[1] = -1 when unused */
+    int in[TM_MAX_IN]; /* value tensor ids; unused entries are -1 */
+    int n_in;          /* inputs used (tm_graph_add counts them) */
     int out;
     /* parameter tensor ids, -1 when absent: conv w,b; norm w(gamma),b(beta),mean,var */
     int w, b, mean, var;
     int act;          /* enum tm_act, applied to the op's result */
     float slope;      /* LeakyReLU negative slope */
+    float alpha;      /* scale: the constant factor */
     struct tm_conv_attr conv;
     struct tm_norm_attr norm;
+    struct tm_resample_attr rs;
     const char *label; /* e.g. "model.10.conv_block.1" for messages and profiles */
 };
 
@@ -82,7 +106,9 @@ int tm_graph_value(struct tm_graph *g);
 /* Adds a parameter tensor over host data; returns its id or -1 on OOM. */
 int tm_graph_param(struct tm_graph *g, const char *name, const float *data,
                    int ndim, const int64_t *dims);
-/* Appends a node (copied); its out tensor is created here and returned, -1 on OOM. */
+/* Appends a node (copied); its out tensor is created here and returned, -1 on
+ * OOM. n_in is set to the number of leading in[] entries that are >= 0, and
+ * a conv dilation of 0 (a plain initializer) becomes 1. */
 int tm_graph_add(struct tm_graph *g, const struct tm_node *n);
 
 /* A node with every id set to -1 and no activation; fill what the op needs. */
@@ -98,6 +124,18 @@ tm_status tm_graph_infer(struct tm_graph *g, int h, int w, char *err, size_t err
  * slot_size gets the byte size of each slot. Returns the slot count, -1 on OOM.
  * The caller frees *slot_of and *slot_size. */
 int tm_graph_plan_memory(const struct tm_graph *g, int **slot_of, size_t **slot_size);
+
+/* Whether some node normalizes with statistics of the whole image (instance
+ * norm, batch norm with image statistics): such graphs cannot be cut into
+ * independent tiles. */
+bool tm_graph_has_image_stats(const struct tm_graph *g);
+
+/* The output's dependence on the input, after tm_graph_infer(): each output
+ * pixel depends only on input pixels within *radius of its own position
+ * (scaled back to input resolution), and the output is *scale times the input
+ * on each side (0 when the graph changes size in another way, e.g. strided
+ * convs). Both in input pixels, rounded up. */
+void tm_graph_reach(const struct tm_graph *g, int *radius, int *scale);
 
 /* Elements of a value tensor (after inference). */
 static inline size_t tm_value_numel(const struct tm_tensor *t)

@@ -199,8 +199,8 @@ static tm_status plan_slots(struct cpu_backend *be, const struct tm_graph *g, st
     tm_status s = TM_OK;
     for (int i = 0; i < g->n_nodes && !s; i++) {
         const struct tm_node *n = &g->nodes[i];
-        for (int k = 0; k < 2; k++)
-            if (n->in[k] >= 0 && slot_of[n->in[k]] == slot_of[n->out] &&
+        for (int k = 0; k < n->n_in; k++)
+            if (slot_of[n->in[k]] == slot_of[n->out] &&
                 !writes_in_place_ok(n->op))
                 s = tm_fail(be->base.ctx, TM_ERR_INVALID, "cpu backend: %s would write over its input",
                             tm_op_name(n->op));

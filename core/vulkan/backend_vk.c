@@ -456,9 +456,8 @@ static struct vk_node_io node_io(const struct vk_plan *p, int i, bool smooth)
         .has_stats = pr->stats[i].block != NULL,
         .has_carried = smooth && tm_norm_smoothable(nd),
     };
-    for (int k = 0; k < 2; k++)
-        if (nd->in[k] >= 0)
-            io.in[k] = value_view(p, nd->in[k]);
+    for (int k = 0; k < nd->n_in; k++)
+        io.in[k] = value_view(p, nd->in[k]);
     if (io.has_w)
         io.w = alloc_view(&pr->tensors[nd->w]);
     if (io.has_b)

@@ -303,7 +303,7 @@ struct vk_view {
  * smoothing pass, carried the norm's carried statistics and weight the
  * run's weight of them (shaders/norm_ema.comp). */
 struct vk_node_io {
-    struct vk_view in[2], out, w, b, gamma, beta, stats, scratch, carried, weight;
+    struct vk_view in[TM_MAX_IN], out, w, b, gamma, beta, stats, scratch, carried, weight;
     bool has_w, has_b, has_stats, has_carried;
 };
 
