@@ -13,11 +13,33 @@ void tm_graph_init(struct tm_graph *g)
     g->input = g->output = -1;
 }
 
+struct tm_kept {
+    struct tm_kept *next;
+    char s[];
+};
+
 void tm_graph_free(struct tm_graph *g)
 {
     free(g->tensors);
     free(g->nodes);
+    while (g->kept) {
+        struct tm_kept *k = g->kept;
+        g->kept = k->next;
+        free(k);
+    }
     tm_graph_init(g);
+}
+
+const char *tm_graph_keep(struct tm_graph *g, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    struct tm_kept *k = malloc(sizeof *k + n);
+    if (!k)
+        return NULL;
+    memcpy(k->s, s, n);
+    k->next = g->kept;
+    g->kept = k;
+    return k->s;
 }
 
 static int grow(void **arr, int *cap, int need, size_t elem)

@@ -96,6 +96,7 @@ struct tm_graph {
     struct tm_node *nodes;
     int n_nodes, cap_nodes;
     int input, output;   /* value tensor ids */
+    struct tm_kept *kept; /* strings owned by the graph (tm_graph_keep) */
 };
 
 void tm_graph_init(struct tm_graph *g);
@@ -110,6 +111,16 @@ int tm_graph_param(struct tm_graph *g, const char *name, const float *data,
  * OOM. n_in is set to the number of leading in[] entries that are >= 0, and
  * a conv dilation of 0 (a plain initializer) becomes 1. */
 int tm_graph_add(struct tm_graph *g, const struct tm_node *n);
+
+/* A copy of s owned by the graph (freed with it), NULL on OOM. */
+const char *tm_graph_keep(struct tm_graph *g, const char *s);
+
+/* Whether the op applies node.act to its result (the others ignore it). */
+static inline bool tm_op_takes_act(enum tm_op op)
+{
+    return op == TM_OP_CONV2D || op == TM_OP_CONVT2D || op == TM_OP_INSTNORM ||
+           op == TM_OP_BATCHNORM || op == TM_OP_ACT || op == TM_OP_ADD || op == TM_OP_SCALE;
+}
 
 /* A node with every id set to -1 and no activation; fill what the op needs. */
 struct tm_node tm_node_new(enum tm_op op, int in0);

@@ -2,6 +2,7 @@
  * against the architecture, and handing the graph to the backend. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,98 @@ static tm_status read_stargan(tm_model *m)
     return meta_int(m, "n_blocks", 0, MAX_BLOCKS, &m->arch.n_blocks, INT_MIN);
 }
 
+/* "lo,hi" value range metadata (key absent: dflt kept). */
+static tm_status meta_range(tm_model *m, const char *key, float *lo, float *hi)
+{
+    const char *v = tm_st_meta(&m->st, key);
+    if (!v)
+        return TM_OK;
+    char *end;
+    errno = 0;
+    double a = strtod(v, &end), b = 0.0;
+    int ok = !errno && end != v && *end == ',';
+    if (ok) {
+        const char *p = end + 1;
+        b = strtod(p, &end);
+        ok = !errno && end != p && !*end && isfinite(a) && isfinite(b) && b > a &&
+             fabs(a) < 1e6 && fabs(b) < 1e6;
+    }
+    if (!ok)
+        return tm_fail(m->ctx, TM_ERR_FORMAT, "metadata %s='%.40s' is not a range lo,hi with lo < hi",
+                       key, v);
+    *lo = (float)a;
+    *hi = (float)b;
+    return TM_OK;
+}
+
+/* scale and value ranges: defaults per architecture, then the metadata. */
+static tm_status read_io(tm_model *m, int dflt_scale, float in_lo, float out_lo, float out_hi)
+{
+    struct tm_model_info *i = &m->info;
+    tm_status s = meta_int(m, "scale", 1, 16, &m->arch.scale, dflt_scale);
+    i->scale = m->arch.scale;
+    i->in_lo = in_lo;
+    i->in_hi = 1.0f;
+    i->out_lo = out_lo;
+    i->out_hi = out_hi;
+    if (s || (s = meta_range(m, "range", &i->in_lo, &i->in_hi)))
+        return s;
+    i->out_lo = i->in_lo;
+    i->out_hi = i->in_hi;
+    if (!tm_st_meta(&m->st, "range")) {
+        i->out_lo = out_lo;
+        i->out_hi = out_hi;
+    }
+    if ((s = meta_range(m, "input_range", &i->in_lo, &i->in_hi)) ||
+        (s = meta_range(m, "output_range", &i->out_lo, &i->out_hi)))
+        return s;
+    if (dflt_scale == 1 && strcmp(i->arch, "graph") && i->scale != 1)
+        return tm_fail(m->ctx, TM_ERR_UNSUPPORTED, "a %s model cannot have scale %d", i->arch, i->scale);
+    return TM_OK;
+}
+
+/* ESRGAN's RRDBNet (BasicSR): scales 1 and 2 fold the input into channels first. */
+static tm_status read_rrdbnet(tm_model *m)
+{
+    struct tm_arch *a = &m->arch;
+    tm_status s;
+    if ((s = meta_int(m, "n_blocks", 1, MAX_BLOCKS * 4, &a->n_blocks, INT_MIN)) ||
+        (s = meta_int(m, "grow", 1, MAX_NGF, &a->grow, 32)) ||
+        (s = read_io(m, 4, 0.0f, 0.0f, 1.0f)))
+        return s;
+    if (a->scale != 1 && a->scale != 2 && a->scale != 4)
+        return tm_fail(m->ctx, TM_ERR_UNSUPPORTED, "rrdbnet scale %d (1, 2 or 4)", a->scale);
+    m->info.pad_multiple = m->min_side = 4 / a->scale;
+    return TM_OK;
+}
+
+/* SRGAN's generator (SRResNet): 0..1 in, tanh out. */
+static tm_status read_srresnet(tm_model *m)
+{
+    struct tm_arch *a = &m->arch;
+    tm_status s;
+    if ((s = meta_int(m, "n_blocks", 1, MAX_BLOCKS, &a->n_blocks, 5)) ||
+        (s = read_io(m, 4, 0.0f, -1.0f, 1.0f)))
+        return s;
+    if (a->scale & (a->scale - 1))
+        return tm_fail(m->ctx, TM_ERR_UNSUPPORTED, "srresnet scale %d (a power of two)", a->scale);
+    m->info.pad_multiple = m->min_side = 1;
+    return TM_OK;
+}
+
+static tm_status read_graph(tm_model *m)
+{
+    if (!tm_st_meta(&m->st, "graph"))
+        return tm_fail(m->ctx, TM_ERR_FORMAT, "graph model metadata lacks 'graph' (the node list)");
+    tm_status s = meta_int(m, "pad_multiple", 1, 1024, &m->info.pad_multiple, 1);
+    m->min_side = m->info.pad_multiple;
+    return s ? s : read_io(m, 1, -1.0f, -1.0f, 1.0f);
+}
+
 static tm_status read_arch(tm_model *m)
 {
-    static const char *const archs[] = { "resnet", "unet", "stargan", NULL };
+    static const char *const archs[] = { "resnet", "unet", "stargan", "rrdbnet", "srresnet",
+                                         "graph", NULL };
     static const char *const norms[] = { "none", "instance", "batch", NULL };
     static const char *const pads[] = { "zero", "reflect", NULL };
     static const char *const stats[] = { "running", "image", NULL };
@@ -90,7 +180,11 @@ static tm_status read_arch(tm_model *m)
     tm_status s;
     if ((s = meta_int(m, "input_nc", 1, 4, &a->input_nc, INT_MIN)) ||
         (s = meta_int(m, "output_nc", 1, 4, &a->output_nc, INT_MIN)) ||
-        (s = meta_int(m, "ngf", 1, MAX_NGF, &a->ngf, INT_MIN)))
+        (kind != 5 && (s = meta_int(m, "ngf", 1, MAX_NGF, &a->ngf, INT_MIN))))
+        return s;
+    if (kind >= 3)
+        return kind == 3 ? read_rrdbnet(m) : kind == 4 ? read_srresnet(m) : read_graph(m);
+    if ((s = read_io(m, 1, -1.0f, -1.0f, 1.0f)))
         return s;
     if (kind == 2)
         return read_stargan(m);
@@ -152,6 +246,29 @@ static int ignorable(const char *name)
     return dot && !strcmp(dot, ".num_batches_tracked");
 }
 
+/* The built graph against the metadata: it must fit together at a modest
+ * size, make output_nc channels and change the size by exactly `scale`. */
+static tm_status check_graph(tm_model *m)
+{
+    struct tm_graph *g = &m->graph;
+    int side = m->min_side * ((64 + m->min_side - 1) / m->min_side);
+    char err[256];
+    tm_status s = tm_graph_infer(g, side, side, err, sizeof err);
+    if (s)
+        return tm_fail(m->ctx, TM_ERR_FORMAT, "the network does not fit together: %s", err);
+    const struct tm_tensor *y = &g->tensors[g->output];
+    if (y->c != m->arch.output_nc)
+        return tm_fail(m->ctx, TM_ERR_FORMAT, "the network makes %d channels, metadata output_nc says %d",
+                       y->c, m->arch.output_nc);
+    if (y->h != side * m->info.scale || y->w != side * m->info.scale)
+        return tm_fail(m->ctx, TM_ERR_FORMAT, "the network turns %dx%d into %dx%d, not the %dx scale "
+                       "the metadata says", side, side, y->w, y->h, m->info.scale);
+    int radius, scale;
+    tm_graph_reach(g, &radius, &scale);
+    m->reach = radius;
+    return TM_OK;
+}
+
 static tm_status build_graph(tm_model *m)
 {
     int n = m->st.n_tensors;
@@ -163,13 +280,20 @@ static tm_status build_graph(tm_model *m)
         struct tm_build b = { .g = &m->graph, .st = &m->st, .f32 = f32, .used = used,
                               .arch = &m->arch };
         tm_graph_init(&m->graph);
-        if (!strcmp(m->info.arch, "resnet"))
+        const char *arch = m->info.arch;
+        if (!strcmp(arch, "resnet"))
             tm_build_resnet(&b);
-        else if (!strcmp(m->info.arch, "unet"))
+        else if (!strcmp(arch, "unet"))
             tm_build_unet(&b);
-        else
+        else if (!strcmp(arch, "stargan"))
             tm_build_stargan(&b);
-        s = b.status ? tm_fail(m->ctx, b.status, "%s", b.err) : TM_OK;
+        else if (!strcmp(arch, "rrdbnet"))
+            tm_build_rrdbnet(&b);
+        else if (!strcmp(arch, "srresnet"))
+            tm_build_srresnet(&b);
+        else
+            tm_build_graph_spec(&b, tm_st_meta(&m->st, "graph"));
+        s = b.status ? tm_fail(m->ctx, b.status, "%s", b.err) : check_graph(m);
         for (int i = 0; i < n && !s; i++) {
             if (!used[i] && !ignorable(m->st.tensors[i].name))
                 s = tm_fail(m->ctx, TM_ERR_FORMAT, "unexpected tensor '%s' for %s with these hyper-parameters",

@@ -12,6 +12,7 @@ struct tm_model {
     struct tm_model_info info;
     struct tm_arch arch;
     int min_side;               /* smallest padded side the graph accepts */
+    int reach;                  /* receptive radius in input pixels (tm_graph_reach) */
     struct tm_safetensors st;   /* names and metadata; data pointers are dropped */
     struct tm_domains domains;  /* conditioned models; empty otherwise */
     float *arena;               /* float32 copies of every weight tensor */
@@ -30,5 +31,9 @@ struct tm_model {
     bool stats_tiled;
     struct tm_smooth tiled_stats;
 };
+
+/* Makes m->plan the backend plan for a ph x pw input (reused while the size
+ * stays; translate.c). */
+tm_status tm_model_plan(tm_model *m, int ph, int pw);
 
 #endif

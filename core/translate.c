@@ -1,7 +1,9 @@
 /* translate.c: from caller pixels to the network's input and back.
  *
- * Pre- and post-processing follow the official test code: x/255*2-1 in,
- * (y+1)/2 out, clamped, and rounded to the output type. The network needs
+ * Pixels map linearly onto the model's value range (for the GAN generators
+ * x/255*2-1 in and (y+1)/2 out, as their official test code), clamped and
+ * rounded to the output type; super-resolution models make an output
+ * `scale` times larger. The network needs
  * sides that are a multiple of the model's pad_multiple; the image is
  * extended at the right and bottom by mirroring (as ReflectionPad2d does,
  * repeated for extensions longer than the image) and cropped back. The
@@ -13,6 +15,7 @@
 
 #include "model.h"
 #include "tiled.h"
+#include "tiled_overlap.h"
 
 /* Beyond this a request is a mistake, not an image. */
 #define MAX_SIDE 65536
@@ -91,9 +94,15 @@ static tm_status check_pair(tm_model *m, const struct tm_image *in, const struct
     tm_status s;
     if ((s = check_image(m->ctx, in, "input")) || (s = check_image(m->ctx, out, "output")))
         return s;
-    if (in->width != out->width || in->height != out->height)
-        return tm_fail(m->ctx, TM_ERR_INVALID, "output image is %dx%d, input %dx%d: sizes must match",
-                       out->width, out->height, in->width, in->height);
+    int sc = m->info.scale;
+    if ((int64_t)in->width * sc != out->width || (int64_t)in->height * sc != out->height) {
+        if (sc == 1)
+            return tm_fail(m->ctx, TM_ERR_INVALID, "output image is %dx%d, input %dx%d: sizes must match",
+                           out->width, out->height, in->width, in->height);
+        return tm_fail(m->ctx, TM_ERR_INVALID, "output image is %dx%d; this %dx model makes %lldx%lld "
+                       "from a %dx%d input", out->width, out->height, sc,
+                       (long long)in->width * sc, (long long)in->height * sc, in->width, in->height);
+    }
     int in_color = in->channels - has_alpha(in), out_color = out->channels - has_alpha(out);
     if (in_color < m->info.input_nc && m->info.input_nc != 3)
         return tm_fail(m->ctx, TM_ERR_INVALID, "model takes %d-channel images, the input has %d",
@@ -105,7 +114,7 @@ static tm_status check_pair(tm_model *m, const struct tm_image *in, const struct
         return tm_fail(m->ctx, TM_ERR_INVALID, "model makes %d-channel images, the output has %d color channels",
                        m->info.output_nc, out_color);
     if (in->data == out->data && (in->channels != out->channels || in->type != out->type ||
-                                  row_stride(in) != row_stride(out)))
+                                  row_stride(in) != row_stride(out) || sc != 1))
         return tm_fail(m->ctx, TM_ERR_INVALID, "in-place translation needs identical layouts");
     return TM_OK;
 }
@@ -163,10 +172,12 @@ static void pack_label(const tm_model *m, const float *label, float *x, int ph, 
             *dst++ = label[c];
 }
 
-/* CHW planes of the padded input, in -1..1; gray feeds every model channel. */
+/* CHW planes of the padded input in the model's range; gray feeds every
+ * model channel. */
 static void pack_input(const tm_model *m, const struct tm_image *in, float *x, int ph, int pw)
 {
     int color = in->channels - has_alpha(in);
+    float lo = m->info.in_lo, span = m->info.in_hi - m->info.in_lo;
     for (int c = 0; c < m->info.input_nc; c++) {
         int src_c = color == 1 ? 0 : c;
         float *plane = x + (size_t)c * (size_t)ph * (size_t)pw;
@@ -174,31 +185,50 @@ static void pack_input(const tm_model *m, const struct tm_image *in, float *x, i
             int sy = mirror(y, in->height);
             for (int xx = 0; xx < pw; xx++)
                 plane[(size_t)y * (size_t)pw + (size_t)xx] =
-                    load_sample(in, mirror(xx, in->width), sy, src_c) * 2.0f - 1.0f;
+                    lo + load_sample(in, mirror(xx, in->width), sy, src_c) * span;
         }
     }
 }
 
-static void unpack_output(const tm_model *m, const float *y, int ph, int pw,
+/* The input's alpha at output pixel (x, r): itself at scale 1, else
+ * bilinear between pixel centres (clamped at the edges). */
+static float alpha_at(const struct tm_image *in, int x, int r, int scale)
+{
+    int a = in->channels - 1;
+    if (scale == 1)
+        return load_sample(in, x, r, a);
+    float fx = (x + 0.5f) / scale - 0.5f, fy = (r + 0.5f) / scale - 0.5f;
+    fx = fx < 0 ? 0 : fx > in->width - 1 ? (float)(in->width - 1) : fx;
+    fy = fy < 0 ? 0 : fy > in->height - 1 ? (float)(in->height - 1) : fy;
+    int x0 = (int)fx, y0 = (int)fy;
+    int x1 = x0 + 1 < in->width ? x0 + 1 : x0, y1 = y0 + 1 < in->height ? y0 + 1 : y0;
+    float tx = fx - x0, ty = fy - y0;
+    float top = load_sample(in, x0, y0, a) * (1 - tx) + load_sample(in, x1, y0, a) * tx;
+    float bot = load_sample(in, x0, y1, a) * (1 - tx) + load_sample(in, x1, y1, a) * tx;
+    return top * (1 - ty) + bot * ty;
+}
+
+/* y is the network output over the padded input, oh x ow. */
+static void unpack_output(const tm_model *m, const float *y, int oh, int ow,
                           const struct tm_image *in, struct tm_image *out)
 {
     int color = out->channels - has_alpha(out);
+    float lo = m->info.out_lo, inv = 1.0f / (m->info.out_hi - m->info.out_lo);
     for (int r = 0; r < out->height; r++) {
         for (int x = 0; x < out->width; x++) {
             for (int c = 0; c < color; c++) {
                 int src_c = m->info.output_nc == 1 ? 0 : c;
-                float v = y[((size_t)src_c * (size_t)ph + (size_t)r) * (size_t)pw + (size_t)x];
-                store_sample(out, x, r, c, (v + 1.0f) * 0.5f);
+                float v = y[((size_t)src_c * (size_t)oh + (size_t)r) * (size_t)ow + (size_t)x];
+                store_sample(out, x, r, c, (v - lo) * inv);
             }
             if (has_alpha(out))
                 store_sample(out, x, r, color,
-                             has_alpha(in) ? load_sample(in, x, r, in->channels - 1) : 1.0f);
+                             has_alpha(in) ? alpha_at(in, x, r, m->info.scale) : 1.0f);
         }
     }
 }
 
-/* The backend plan for a ph x pw input, reused while the size stays. */
-static tm_status get_plan(tm_model *m, int ph, int pw)
+tm_status tm_model_plan(tm_model *m, int ph, int pw)
 {
     struct tm_backend *be = m->ctx->backend;
     if (m->plan && m->plan_h == ph && m->plan_w == pw)
@@ -267,9 +297,11 @@ static tm_status run_network(tm_model *m, const float *x, float *y, int ph, int 
 {
     struct tm_backend *be = m->ctx->backend;
     if (tile < 0) {
-        tm_status s = get_plan(m, ph, pw);
+        tm_status s = tm_model_plan(m, ph, pw);
         return s ? s : be->vt->plan_run(be, m->plan, x, y, opts);
     }
+    if (!tm_graph_has_image_stats(&m->graph))
+        return tm_overlap_run(m, x, y, ph, pw, tile, opts);
     if (m->plan) {
         be->vt->plan_destroy(be, m->plan);
         m->plan = NULL;
@@ -288,9 +320,9 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
     int tile;
     if ((s = want_tiles(m, ph, pw, params ? params->tile : 0, &tile)))
         return s;
-    size_t plane = (size_t)ph * (size_t)pw;
+    size_t plane = (size_t)ph * (size_t)pw, sc = (size_t)m->info.scale;
     float *x = malloc(plane * (size_t)(m->info.input_nc + m->info.label_size) * sizeof *x);
-    float *y = malloc(plane * (size_t)m->info.output_nc * sizeof *y);
+    float *y = malloc(plane * sc * sc * (size_t)m->info.output_nc * sizeof *y);
     if (!x || !y) {
         s = tm_fail(m->ctx, TM_ERR_NOMEM, "out of memory for a %dx%d image", pw, ph);
     } else {
@@ -309,7 +341,7 @@ tm_status tm_translate(tm_model *m, const struct tm_image *in, struct tm_image *
         if (opts.smoothing > 0.0f)
             m->reset_stats = s != TM_OK;
         if (!s)
-            unpack_output(m, y, ph, pw, in, out);
+            unpack_output(m, y, ph * (int)sc, pw * (int)sc, in, out);
     }
     free(x);
     free(y);

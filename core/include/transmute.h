@@ -2,8 +2,9 @@
  * transmute.h: the one public header of libtransmute.
  *
  * Runs GAN image-to-image generators (CycleGAN's ResNet, pix2pix's U-Net,
- * StarGAN's multi-domain generator) stored as safetensors files, on a Vulkan
- * device or on the CPU.
+ * StarGAN's multi-domain generator) and super-resolution networks (ESRGAN's
+ * RRDBNet, SRGAN's SRResNet, any Keras/TF.js layer graph) stored as
+ * safetensors files, on a Vulkan device or on the CPU.
  *
  * Usage:
  *   tm_ctx *ctx; char err[256];
@@ -123,9 +124,14 @@ TM_API int tm_ctx_validation_messages(const tm_ctx *ctx);
 /* ---- Models ---------------------------------------------------------- */
 
 struct tm_model_info {
-    const char *arch;      /* "resnet", "unet" or "stargan" */
+    const char *arch;      /* "resnet", "unet", "stargan", "rrdbnet", "srresnet", "graph" */
     int input_nc, output_nc; /* image channels in and out */
     int pad_multiple;      /* image sides are padded to a multiple of this */
+    int scale;             /* output side / input side: 1, or a super-resolution factor */
+    /* The network's pixel values: image 0..1 maps linearly onto in_lo..in_hi
+     * on the way in, and out_lo..out_hi back onto 0..1 on the way out
+     * (-1..1 both for the GAN generators; 0..255 or 0..1 for most SR nets). */
+    float in_lo, in_hi, out_lo, out_hi;
     uint64_t n_params;     /* number of learned scalars */
     int n_tensors;         /* tensors in the file */
     uint64_t file_size;    /* bytes */
@@ -205,7 +211,10 @@ struct tm_translate_params {
      * pixels per side (at least 16), with bounded device memory; -1 never
      * tiles; 0 (default) tiles only on a Vulkan device whose memory the
      * whole-image plan would not fit comfortably. Tiling does not change the
-     * result: norm statistics are always those of the whole image. */
+     * result: norm statistics are always those of the whole image. Models
+     * without per-image statistics (super-resolution) run whole tiles of the
+     * input with a margin as wide as the network's receptive radius, cropped,
+     * so there too the result is the whole image's. */
     int tile;
     /* Video. 0 (default): every norm layer uses this image's statistics,
      * exactly as the official test code. 0 < smoothing < 1: each norm
@@ -223,13 +232,15 @@ struct tm_translate_params {
     float smoothing;
 };
 
-/* Translates in to out (same width and height; any channels and type).
- * Pre- and post-processing follow the official test code: x/255*2-1 in,
- * (y+1)/2 out, clamped and rounded; sides are reflect-padded to the
- * model's multiple and cropped back. Alpha passes through untouched. A gray
- * image feeds a 3-channel model as R=G=B. out->data may equal in->data when
- * both have the same layout. A conditioned model (label_size > 0) needs
- * params->label. */
+/* Translates in to out. out is info->scale times in on each side (the same
+ * size for image-to-image models); any channels and type. Pixels map onto
+ * the model's value range (info->in_lo..in_hi; for the GAN generators
+ * x/255*2-1 as their official test code) and back from out_lo..out_hi,
+ * clamped and rounded; sides are reflect-padded to the model's multiple
+ * and cropped back. Alpha passes through untouched (bilinearly resized when
+ * the model changes the size). A gray image feeds a 3-channel model as
+ * R=G=B. out->data may equal in->data when both have the same layout and
+ * size. A conditioned model (label_size > 0) needs params->label. */
 TM_API tm_status tm_translate(tm_model *model, const struct tm_image *in,
                               struct tm_image *out,
                               const struct tm_translate_params *params);

@@ -157,7 +157,7 @@ int tm_build_act(struct tm_build *b, int x, int act, float slope)
         return -1;
     struct tm_graph *g = b->g;
     struct tm_node *last = g->n_nodes ? &g->nodes[g->n_nodes - 1] : NULL;
-    if (last && last->out == x && last->act == TM_ACT_NONE && last->op != TM_OP_CONCAT) {
+    if (last && last->out == x && last->act == TM_ACT_NONE && tm_op_takes_act(last->op)) {
         last->act = act;
         last->slope = slope;
         return x;
@@ -180,6 +180,58 @@ int tm_build_concat(struct tm_build *b, int x, int y)
     struct tm_node n = tm_node_new(TM_OP_CONCAT, x);
     n.in[1] = y;
     return add_node(b, &n, NULL);
+}
+
+int tm_build_concat_n(struct tm_build *b, const int *xs, int n)
+{
+    if (n < 2)
+        return fail(b, TM_ERR_FORMAT, "concat of %d inputs", n);
+    int y = -1, done = 0;
+    while (done < n && !b->status) {
+        /* After the first link, the running result takes one input slot. */
+        struct tm_node nd = tm_node_new(TM_OP_CONCAT, y >= 0 ? y : xs[done++]);
+        for (int k = 1; k < TM_MAX_IN && done < n; k++)
+            nd.in[k] = xs[done++];
+        y = add_node(b, &nd, NULL);
+    }
+    return b->status ? -1 : y;
+}
+
+int tm_build_scale(struct tm_build *b, int x, float alpha)
+{
+    struct tm_node n = tm_node_new(TM_OP_SCALE, x);
+    n.alpha = alpha;
+    return add_node(b, &n, NULL);
+}
+
+int tm_build_prelu(struct tm_build *b, int x, const char *prefix, int c)
+{
+    char name[160];
+    int64_t one[1] = { 1 }, all[1] = { c };
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    const struct tm_st_tensor *t = tm_st_find(b->st, name);
+    int shared = t && t->ndim == 1 && t->shape[0] == 1;
+    struct tm_node n = tm_node_new(TM_OP_PRELU, x);
+    n.w = tm_build_param(b, name, 1, shared ? one : all);
+    return add_node(b, &n, label_of(b, n.w));
+}
+
+int tm_build_resample(struct tm_build *b, int x, enum tm_op op, int factor, int order)
+{
+    struct tm_node n = tm_node_new(op, x);
+    n.rs.factor = factor;
+    n.rs.order = order;
+    return add_node(b, &n, NULL);
+}
+
+const char *tm_build_keep(struct tm_build *b, const char *s)
+{
+    if (b->status)
+        return NULL;
+    const char *k = tm_graph_keep(b->g, s);
+    if (!k)
+        fail(b, TM_ERR_NOMEM, "out of memory building the graph");
+    return k;
 }
 
 int tm_build_instnorm_affine(struct tm_build *b, int x, const char *prefix, int c)

@@ -21,6 +21,8 @@ struct tm_arch {
     int dropout;        /* resnet: dropout layers present (shift key indices) */
     int num_downs;      /* unet */
     int label_size;     /* stargan: label channels after the image's */
+    int grow;           /* rrdbnet: channels each dense-block conv adds (num_grow_ch) */
+    int scale;          /* super-resolution factor (1 for image-to-image) */
 };
 
 struct tm_build {
@@ -66,9 +68,30 @@ int tm_build_act(struct tm_build *b, int x, int act, float slope);
 int tm_build_add(struct tm_build *b, int x, int y);
 int tm_build_concat(struct tm_build *b, int x, int y);
 
+/* Concat of n >= 2 values in order (chained when n exceeds TM_MAX_IN). */
+int tm_build_concat_n(struct tm_build *b, const int *xs, int n);
+
+/* x * alpha. */
+int tm_build_scale(struct tm_build *b, int x, float alpha);
+
+/* nn.PReLU `prefix` (prefix.weight of 1 or c entries) over c channels. */
+int tm_build_prelu(struct tm_build *b, int x, const char *prefix, int c);
+
+/* upsample (nearest), depth2space or space2depth by factor, in order
+ * (enum tm_d2s_order; ignored by upsample). */
+int tm_build_resample(struct tm_build *b, int x, enum tm_op op, int factor, int order);
+
+/* A string that lives as long as the graph (node labels of graph models). */
+const char *tm_build_keep(struct tm_build *b, const char *s);
+
 /* Builds the graph of each architecture; g->input/g->output set on success. */
 void tm_build_resnet(struct tm_build *b);
 void tm_build_unet(struct tm_build *b);
 void tm_build_stargan(struct tm_build *b);
+void tm_build_rrdbnet(struct tm_build *b);
+void tm_build_srresnet(struct tm_build *b);
+
+/* arch=graph: the node list (docs/GRAPH.md), a JSON document. */
+void tm_build_graph_spec(struct tm_build *b, const char *json);
 
 #endif
