@@ -13,7 +13,8 @@
  *    "warmup_ms": ..., "reps_ms": [...], "median_ms": ..., "peak_rss_kib": ...}
  * The input is a fixed pseudo-random image, or --in: raw little-endian
  * float32 H*W*3 interleaved, rows top to bottom, values in 0..1. --out writes
- * the last output in the same raw layout (for checking against PyTorch).
+ * the last output in the same raw layout (for checking against PyTorch),
+ * scale times larger on each side for a super-resolution model.
  * -v logs the library's debug messages on stderr.
  * --list-devices prints the devices tm_devices_list finds as a JSON array.
  * Exit status: 0 ok, 1 failure, 2 usage, 3 validation messages seen.
@@ -185,9 +186,9 @@ int main(int argc, char **argv)
     }
 
     size_t n = (size_t)w * (size_t)h * 3;
-    float *in = malloc(n * sizeof *in), *out = malloc(n * sizeof *out);
+    float *in = malloc(n * sizeof *in), *out = NULL;
     double *ms = malloc(((size_t)reps + 1) * sizeof *ms);
-    if (!in || !out || !ms) {
+    if (!in || !ms) {
         fprintf(stderr, "bench_translate: out of memory\n");
         return 1;
     }
@@ -221,8 +222,17 @@ int main(int argc, char **argv)
     }
     double load_ms = now_ms() - t0;
 
+    /* Super-resolution models make a larger image. */
+    int sc = tm_model_info(model)->scale;
+    size_t n_out = n * (size_t)sc * (size_t)sc;
+    out = malloc(n_out * sizeof *out);
+    if (!out) {
+        fprintf(stderr, "bench_translate: out of memory\n");
+        return 1;
+    }
     struct tm_image im = { .data = in, .width = w, .height = h, .channels = 3, .type = TM_F32 };
-    struct tm_image om = { .data = out, .width = w, .height = h, .channels = 3, .type = TM_F32 };
+    struct tm_image om = { .data = out, .width = w * sc, .height = h * sc, .channels = 3,
+                           .type = TM_F32 };
     double warm = 0;
     for (int r = -1; r < reps; r++) {
         t0 = now_ms();
@@ -237,7 +247,7 @@ int main(int argc, char **argv)
             ms[r] = dt;
         fprintf(stderr, "bench_translate: %s %.1f ms\n", r < 0 ? "warm-up" : "rep", dt);
     }
-    if (out_path && write_raw(out_path, out, n))
+    if (out_path && write_raw(out_path, out, n_out))
         return 1;
 
     const struct tm_device_info *dev = tm_ctx_device(ctx);
@@ -246,9 +256,9 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"device\": ");
     json_str(dev->name);
-    printf(", \"kind\": \"%s\", \"width\": %d, \"height\": %d, \"load_ms\": %.3f, "
+    printf(", \"kind\": \"%s\", \"width\": %d, \"height\": %d, \"scale\": %d, \"load_ms\": %.3f, "
            "\"warmup_ms\": %.3f, \"reps_ms\": [",
-           kind_name(dev->kind), w, h, load_ms, warm);
+           kind_name(dev->kind), w, h, sc, load_ms, warm);
     for (int r = 0; r < reps; r++)
         printf("%s%.3f", r ? ", " : "", ms[r]);
     double med = 0;
