@@ -14,6 +14,10 @@ pkgs=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   dpkg-dev nasm libx264-dev zlib1g-dev   # filters/ffmpeg/build-ffmpeg.sh
 )
+# tests/test_sr_tfjs.py runs TF.js in Node (packages from the npm registry).
+# A Node installed another way (e.g. NodeSource, which bundles npm) is kept.
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
