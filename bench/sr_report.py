@@ -66,20 +66,24 @@ def run_transmute(build, model, lr, device, reps, tmp):
 
 
 def run_tfjs(node_path, model_dir, lr, lo, hi, reps, tmp):
-    """tfjs_run.js on lr (0..1): (output 0..1 before clamping, seconds)."""
+    """tfjs_run.js on lr (0..1): (output 0..1 before clamping, seconds, peak MiB)."""
     h, w, _ = lr.shape
     fin, fout = os.path.join(tmp, "tin.f32"), os.path.join(tmp, "tout.f32")
     (lo + lr * (hi - lo)).astype("<f4").tofile(fin)
     env = dict(os.environ, NODE_PATH=node_path)
     cmd = ["node", os.path.join(ROOT, "tests", "sr", "tfjs_run.js"), model_dir, fin,
            str(h), str(w), "3", fout, str(reps + 1)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode:
-        sys.exit(f"sr_report: tfjs: {r.stderr.strip()}")
-    secs = float([l for l in r.stdout.splitlines() if l.startswith("seconds:")][0].split()[1])
+    with open(os.path.join(tmp, "tfjs.log"), "w+") as log:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        _, status, ru = os.wait4(p.pid, 0)   # this child's own rusage: its peak RSS
+        log.seek(0)
+        text = log.read()
+    if status:
+        sys.exit(f"sr_report: tfjs: {text.strip()}")
+    secs = float([l for l in text.splitlines() if l.startswith("seconds:")][0].split()[1])
     out = np.fromfile(fout, "<f4")
     s = int(round((out.size / (h * w * 3)) ** 0.5))
-    return (out.reshape(h * s, w * s, 3) - lo) / (hi - lo), secs
+    return (out.reshape(h * s, w * s, 3) - lo) / (hi - lo), secs, ru.ru_maxrss / 1024
 
 
 def model_range(model):
@@ -141,7 +145,7 @@ def main():
             for dev in a.devices.split(","):
                 out, info = run_transmute(a.build, model, small, dev, a.reps, tmp)
                 ours[dev] = (out, info)
-            ref, secs = run_tfjs(a.node_path, tfjs_dir, small, lo, hi, a.reps, tmp)
+            ref, secs, rss = run_tfjs(a.node_path, tfjs_dir, small, lo, hi, a.reps, tmp)
             s = ours["cpu"][1]["scale"] if "cpu" in ours else 4
             mp = tw * s * th * s / 1e6
             for dev, (out, info) in ours.items():
@@ -149,7 +153,7 @@ def main():
                 rows.append((name, f"{dev} ({info['device'][:28]})", info["median_ms"] / mp,
                              secs * 1e3 / mp / (info["median_ms"] / mp), info["peak_rss_kib"] / 1024,
                              diff))
-            rows.append((name, "tfjs 4 cpu (node)", secs * 1e3 / mp, 1.0, float("nan"), 0.0))
+            rows.append((name, "tfjs 4 cpu (node)", secs * 1e3 / mp, 1.0, rss, 0.0))
     print(f"\nspeed on {tw}x{th} -> {tw * 4}x{th * 4} (ms per output megapixel, median of {a.reps})")
     print(f"{'model':<8} {'engine':<40} {'ms/MP':>10} {'vs tfjs':>8} {'peak MiB':>9} {'|d| /255':>9}")
     for r in rows:
