@@ -173,9 +173,9 @@ static void node_axes(const struct tm_graph *g, const struct tm_node *n, int til
                       struct tm_tile_axis a[2])
 {
     const struct tm_tensor *x = &g->tensors[n->in[0]], *y = &g->tensors[n->out];
-    int tr = n->op == TM_OP_CONVT2D, s = n->conv.stride, p = n->conv.pad;
-    tm_tile_axis_init(&a[0], tr, n->conv.kh, s, p, x->h, y->h, tile);
-    tm_tile_axis_init(&a[1], tr, n->conv.kw, s, p, x->w, y->w, tile);
+    int tr = n->op == TM_OP_CONVT2D, s = n->conv.stride, p = n->conv.pad, d = n->conv.dil;
+    tm_tile_axis_init(&a[0], tr, n->conv.kh, s, p, d, x->h, y->h, tile);
+    tm_tile_axis_init(&a[1], tr, n->conv.kw, s, p, d, x->w, y->w, tile);
 }
 
 /* tile 0: the largest whose window, output and weights fit the budget,

@@ -6,10 +6,11 @@
  * backend tile by tile: each output tile's input window is gathered on the
  * host with the layer's padding applied relative to the whole tensor, and a
  * one-node plan of the same conv (padding 0, same weights) computes it.
- * Norms, activations, adds and concats run on the host over whole tensors,
- * so instance and batch norm statistics are those of the whole image. The
- * device holds a second copy of the conv weights and one layer's plan at a
- * time; host memory grows with the image. */
+ * Every other op (norms, activations, adds, concats, scale, PReLU,
+ * resampling) runs on the host over whole tensors, so instance and batch
+ * norm statistics are those of the whole image. The device holds a second
+ * copy of the conv weights and one layer's plan at a time; host memory
+ * grows with the image. */
 #ifndef TM_TILED_H
 #define TM_TILED_H
 

@@ -1,9 +1,10 @@
 /* tiled_host.c: norms, activation, add and concat over whole host tensors,
- * one pool task per channel (norms) or per chunk (elementwise). */
+ * one pool task per channel (norms) or per chunk (elementwise); scale,
+ * PReLU, concat and the resampling ops run the CPU backend's kernels. */
 #include <math.h>
 #include <string.h>
 
-#include "cpu/threadpool.h"
+#include "cpu/cpu.h"
 #include "smooth.h"
 #include "tiled_host.h"
 
@@ -116,6 +117,54 @@ static void elementwise_task(void *arg, int task, int thread)
     act_inplace(y, len, n->act, n->slope);
 }
 
+static int64_t param_count(const struct tm_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->dims[i];
+    return n;
+}
+
+static struct cpu_tensor host_tensor(const struct tm_graph *g, float *const *val, int t)
+{
+    const struct tm_tensor *v = &g->tensors[t];
+    return (struct cpu_tensor){ val[t], v->c, v->h, v->w };
+}
+
+static void concat(struct tm_pool *pool, const struct tm_graph *g, const struct tm_node *n,
+                   float *const *val)
+{
+    struct cpu_tensor in[TM_MAX_IN], out = host_tensor(g, val, n->out);
+    const struct cpu_tensor *ptr[TM_MAX_IN];
+    for (int k = 0; k < n->n_in; k++) {
+        in[k] = host_tensor(g, val, n->in[k]);
+        ptr[k] = &in[k];
+    }
+    tm_cpu_concat(pool, ptr, n->n_in, &out);
+}
+
+/* The ops that reuse the CPU backend's kernels. */
+static void cpu_kernel_node(struct tm_pool *pool, const struct tm_graph *g,
+                            const struct tm_node *n, float *const *val)
+{
+    struct cpu_tensor x = host_tensor(g, val, n->in[0]), y = host_tensor(g, val, n->out);
+    const struct tm_tensor *w = n->w >= 0 ? &g->tensors[n->w] : NULL;
+    switch (n->op) {
+    case TM_OP_SCALE:
+        tm_cpu_scale(pool, &x, &y, n->alpha, n->act, n->slope);
+        break;
+    case TM_OP_PRELU:
+        tm_cpu_prelu(pool, &x, &y, w->data, (int)param_count(w));
+        break;
+    case TM_OP_CONCAT:
+        concat(pool, g, n, val);
+        break;
+    default:
+        tm_cpu_resample(pool, n, &x, &y);
+        break;
+    }
+}
+
 void tm_host_node(struct tm_pool *pool, const struct tm_graph *g, const struct tm_node *n,
                   float *const *val, const struct tm_smooth *smooth)
 {
@@ -131,10 +180,13 @@ void tm_host_node(struct tm_pool *pool, const struct tm_graph *g, const struct t
     case TM_OP_ADD:
         tm_pool_run(pool, elementwise_task, &j, (int)((j.numel + CHUNK - 1) / CHUNK));
         break;
+    case TM_OP_SCALE:
+    case TM_OP_PRELU:
     case TM_OP_CONCAT:
-        memcpy(val[n->out], val[n->in[0]], sizeof(float) * j.numel);
-        memcpy(val[n->out] + j.numel, val[n->in[1]],
-               sizeof(float) * tm_value_numel(&g->tensors[n->in[1]]));
+    case TM_OP_UPSAMPLE:
+    case TM_OP_DEPTH2SPACE:
+    case TM_OP_SPACE2DEPTH:
+        cpu_kernel_node(pool, g, n, val);
         break;
     default:
         break;

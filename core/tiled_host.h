@@ -1,6 +1,6 @@
 /* tiled_host.h: the graph's ops other than convolutions, on whole host
  * tensors, for the tiled path: norms with the statistics of the whole
- * image, activation, add and concat. */
+ * image, activation, add, concat, scale, PReLU and resampling. */
 #ifndef TM_TILED_HOST_H
 #define TM_TILED_HOST_H
 

@@ -19,7 +19,7 @@ static int ceil_div(int a, int b)
     return -floor_div(-a, b);
 }
 
-void tm_tile_axis_init(struct tm_tile_axis *a, int transposed, int k, int s, int pad,
+void tm_tile_axis_init(struct tm_tile_axis *a, int transposed, int k, int s, int pad, int dil,
                        int in_len, int out_len, int tile)
 {
     int unit = transposed ? s : 1;
@@ -29,9 +29,10 @@ void tm_tile_axis_init(struct tm_tile_axis *a, int transposed, int k, int s, int
     a->tile = t;
     a->n_tiles = ceil_div(out_len, t);
     if (!transposed) {
-        /* Output o reads padded inputs o*s .. o*s+k-1, i.e. o*s-pad onwards. */
+        /* Output o reads padded inputs o*s .. o*s+ext-1, i.e. o*s-pad
+         * onwards, where ext is the dilated kernel's extent. */
         a->pad = pad;
-        a->win = (t - 1) * s + k;
+        a->win = (t - 1) * s + dil * (k - 1) + 1;
         a->dev_out = t;
         a->off = 0;
         a->step = t * s;

@@ -22,12 +22,13 @@ struct tm_tile_axis {
     int step, base;         /* window of tile i starts at i * step + base */
 };
 
-/* The axis of a conv2d (transposed = 0) or convt2d of kernel k, stride s and
- * padding pad, with tiles of at most `tile` >= 1 output samples. A convT's
+/* The axis of a conv2d (transposed = 0) or convt2d of kernel k, stride s,
+ * padding pad and dilation dil (conv2d only; 1 for a convt2d), with tiles
+ * of at most `tile` >= 1 output samples. A convT's
  * tile is rounded down to a multiple of s (at least s) so that every tile
  * starts on the same stride phase; no tile is larger than the output
  * (rounded up to that multiple). */
-void tm_tile_axis_init(struct tm_tile_axis *a, int transposed, int k, int s, int pad,
+void tm_tile_axis_init(struct tm_tile_axis *a, int transposed, int k, int s, int pad, int dil,
                        int in_len, int out_len, int tile);
 
 /* First input index of tile i's window (may be negative). */

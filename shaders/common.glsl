@@ -23,6 +23,7 @@ layout(push_constant) uniform Push {
     float slope;              // LeakyReLU negative slope
     float eps;                // norm epsilon
     int m_pad;                // direct conv: weight row length (Cout rounded up)
+    float alpha;              // scale: the constant factor
 } pc;
 
 // TM_VALUE(slot, qualifiers, Block) declares the activation (float) tensor

@@ -24,6 +24,7 @@ layout(constant_id = 9) const int PAD_MODE = 0;   // 0 zero, 1 reflect (conv2d o
 layout(constant_id = 10) const int ACT = 0;
 layout(constant_id = 11) const bool HAS_BIAS = false;
 layout(constant_id = 12) const uint FORM = 0;  // 0 tiled, 1 direct, 2 direct by channel
+layout(constant_id = 13) const int DIL = 1;    // dilation (conv2d only)
 
 const uint WG_N = gl_WorkGroupSize.x;
 const uint WG_M = gl_WorkGroupSize.y;
@@ -176,7 +177,8 @@ void conv_direct()
 // channel it loads the NC columns the RN pixels span instead of RN * KW
 // values (half the per-lane loads for 3x3 and 4 pixels). Workgroups are
 // (64, 1); x counts RN-pixel blocks (ops.c sizes the grid to match).
-const int NC = int(RN - 1u) * STRIDE + KW;
+// A dilated kernel spans (KW - 1) * DIL + 1 columns, so NC grows with DIL.
+const int NC = int(RN - 1u) * STRIDE + (KW - 1) * DIL + 1;
 
 void conv_direct_rows()
 {
@@ -200,7 +202,7 @@ void conv_direct_rows()
     uint row_step = KK * tap_step;        // per input channel
     for (int ky = 0; ky < KH; ky++) {
         bool row_in;
-        uint r = uint(pad_index(oy * STRIDE - PAD + ky, pc.h_in, row_in) * pc.w_in);
+        uint r = uint(pad_index(oy * STRIDE - PAD + ky * DIL, pc.h_in, row_in) * pc.w_in);
         uint off[NC];
         bool ok[NC];
         for (int c = 0; c < NC; c++) {
@@ -219,7 +221,7 @@ void conv_direct_rows()
                 for (uint q = 0; q < RM / 4u; q++) {
                     vec4 wv = t_w4[row + uint(kx) * tap_step + q];
                     for (uint j = 0; j < RN; j++) {
-                        float x = v[int(j) * STRIDE + kx];
+                        float x = v[int(j) * STRIDE + kx * DIL];
                         acc[(4u * q + 0u) * RN + j] += wv.x * x;
                         acc[(4u * q + 1u) * RN + j] += wv.y * x;
                         acc[(4u * q + 2u) * RN + j] += wv.z * x;

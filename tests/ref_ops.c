@@ -23,6 +23,7 @@ static double ref_at(const float *plane, int h, int w, int y, int x, int reflect
 
 void ref_conv2d(const struct ref_conv *p, const float *in, float *out)
 {
+    int d = p->dil > 1 ? p->dil : 1;
     for (int co = 0; co < p->cout; co++)
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
@@ -31,8 +32,8 @@ void ref_conv2d(const struct ref_conv *p, const float *in, float *out)
                     for (int ky = 0; ky < p->kh; ky++)
                         for (int kx = 0; kx < p->kw; kx++) {
                             double x = ref_at(in + (long)ci * p->ih * p->iw, p->ih, p->iw,
-                                              oy * p->stride - p->pad + ky,
-                                              ox * p->stride - p->pad + kx, p->reflect);
+                                              oy * p->stride - p->pad + ky * d,
+                                              ox * p->stride - p->pad + kx * d, p->reflect);
                             acc += x * p->w[(((long)co * p->cin + ci) * p->kh + ky) * p->kw + kx];
                         }
                 out[((long)co * p->oh + oy) * p->ow + ox] = tm_act_apply(p->act, p->slope, (float)acc);
@@ -111,4 +112,56 @@ void ref_concat(const float *a, long na, const float *b, long nb, float *out)
 {
     memcpy(out, a, sizeof(float) * (size_t)na);
     memcpy(out + na, b, sizeof(float) * (size_t)nb);
+}
+
+void ref_scale(const float *in, long n, float alpha, int act, float slope, float *out)
+{
+    for (long i = 0; i < n; i++)
+        out[i] = tm_act_apply(act, slope, in[i] * alpha);
+}
+
+void ref_prelu(const float *in, int c, long hw, const float *w, int n_w, float *out)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (long i = 0; i < hw; i++) {
+            float x = in[ch * hw + i], a = w[n_w == 1 ? 0 : ch];
+            out[ch * hw + i] = x > 0.0f ? x : a * x;
+        }
+}
+
+void ref_upsample(const float *in, int c, int h, int w, int f, float *out)
+{
+    long oh = (long)h * f, ow = (long)w * f;
+    for (int ch = 0; ch < c; ch++)
+        for (long y = 0; y < oh; y++)
+            for (long x = 0; x < ow; x++)
+                out[(ch * oh + y) * ow + x] = in[((long)ch * h + y / f) * w + x / f];
+}
+
+/* Deep channel of (space channel ch of c, sub-pixel dy, dx). */
+static long deep(int ch, int c, int f, int dy, int dx, int torch)
+{
+    return torch ? ((long)ch * f + dy) * f + dx : ((long)dy * f + dx) * c + ch;
+}
+
+void ref_depth2space(const float *in, int c, int h, int w, int f, int torch, float *out)
+{
+    long ow = (long)w * f, oh = (long)h * f;
+    for (int ch = 0; ch < c; ch++)
+        for (int dy = 0; dy < f; dy++)
+            for (int dx = 0; dx < f; dx++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                        out[((long)ch * oh + (long)y * f + dy) * ow + (long)x * f + dx] =
+                            in[(deep(ch, c, f, dy, dx, torch) * h + y) * w + x];
+}
+
+void ref_space2depth(const float *in, int c, int h, int w, int f, int torch, float *out)
+{
+    long iw = (long)w * f, ih = (long)h * f;
+    for (int ch = 0; ch < c; ch++)
+        for (long iy = 0; iy < ih; iy++)
+            for (long ix = 0; ix < iw; ix++)
+                out[(deep(ch, c, f, (int)(iy % f), (int)(ix % f), torch) * h + iy / f) * w +
+                    ix / f] = in[((long)ch * ih + iy) * iw + ix];
 }

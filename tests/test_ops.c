@@ -166,7 +166,7 @@ static int add_conv(struct built *b, const struct tcase *c, int transposed, int 
     n.act = c->act;
     n.slope = c->slope;
     n.conv = (struct tm_conv_attr){ c->k, c->k, c->stride, c->pad,
-                                    c->reflect ? TM_PAD_REFLECT : TM_PAD_ZERO, c->out_pad };
+                                    c->reflect ? TM_PAD_REFLECT : TM_PAD_ZERO, c->out_pad, 1 };
     if (transposed) {
         r.oh = (h - 1) * c->stride - 2 * c->pad + c->k + c->out_pad;
         r.ow = (w - 1) * c->stride - 2 * c->pad + c->k + c->out_pad;

@@ -187,7 +187,7 @@ static tm_status op_model_init(struct op_model *om, tm_ctx *ctx, const struct co
     n.act = c->act;
     n.slope = 0.2f;
     n.conv = (struct tm_conv_attr){ c->k, c->k, c->s, c->pad,
-                                    c->reflect ? TM_PAD_REFLECT : TM_PAD_ZERO, c->out_pad };
+                                    c->reflect ? TM_PAD_REFLECT : TM_PAD_ZERO, c->out_pad, 1 };
     g->output = tm_graph_add(g, &n);
     return ctx->backend->vt->params_upload(ctx->backend, g, &om->m.dev_params);
 }

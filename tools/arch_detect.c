@@ -105,6 +105,14 @@ static int check_opts(const struct ad_options *o, const char *netG, int ngf, con
     return 0;
 }
 
+/* The image-to-image generators keep the size: --scale can only say 1. */
+static int check_same_size(const struct ad_options *o, const char *netG, char *err, size_t errlen)
+{
+    if (o->scale && o->scale != 1)
+        return fail(err, errlen, "--scale %d, but a %s keeps the image size", o->scale, netG);
+    return 0;
+}
+
 static void common_meta(struct ad_result *r, const char *arch, int in, int out, int ngf, const char *norm,
                         const struct ad_options *o)
 {
@@ -143,7 +151,7 @@ static int resnet(const struct sd *s, const struct ad_options *o, struct ad_resu
     const char *norm = norm_kind(find(s, "model.2.weight"), find(s, "model.1.bias"));
     char netG[32];
     snprintf(netG, sizeof netG, "resnet_%dblocks", nb);
-    if (check_opts(o, netG, ngf, norm, err, errlen))
+    if (check_opts(o, netG, ngf, norm, err, errlen) || check_same_size(o, netG, err, errlen))
         return -1;
     common_meta(r, "resnet", in, (int)last->shape[0], ngf, norm, o);
     put(r, "n_blocks", "%d", nb);
@@ -180,7 +188,7 @@ static int unet(const struct sd *s, const struct ad_options *o, struct ad_result
     snprintf(netG, sizeof netG, "unet_%d", 1 << downs);
     if (downs < 5 || downs > 10)
         return fail(err, errlen, "a U-Net with %d downsamplings is not supported (5..10)", downs);
-    if (check_opts(o, netG, ngf, norm, err, errlen))
+    if (check_opts(o, netG, ngf, norm, err, errlen) || check_same_size(o, netG, err, errlen))
         return -1;
     common_meta(r, "unet", in, out, ngf, norm, o);
     put(r, "num_downs", "%d", downs);
@@ -242,7 +250,8 @@ static int stargan(const struct sd *s, const struct ad_options *o, struct ad_res
     int nb = 0;
     while (is_conv(find(s, "main.%d.main.0.weight", 9 + nb)))
         nb++;
-    if (check_opts(o, "stargan", dim, "instance", err, errlen))
+    if (check_opts(o, "stargan", dim, "instance", err, errlen) ||
+        check_same_size(o, "stargan", err, errlen))
         return -1;
     put(r, "arch", "stargan");
     put(r, "input_nc", "3");
@@ -254,6 +263,117 @@ static int stargan(const struct sd *s, const struct ad_options *o, struct ad_res
         return -1;
     snprintf(r->summary, sizeof r->summary, "stargan (conv_dim %d, %d residual blocks, label of %d)", dim,
              nb, c_dim);
+    return 0;
+}
+
+/* The largest N of the keys "body.N.*", -1 when there is none. */
+static int max_body_index(const struct sd *s)
+{
+    int max = -1;
+    for (int i = 0; i < s->n; i++) {
+        const char *k = s->t[i].key;
+        if (strncmp(k, "body.", 5) || k[5] < '0' || k[5] > '9')
+            continue;
+        char *end;
+        long v = strtol(k + 5, &end, 10);
+        if (*end == '.' && v > max && v < 100000)
+            max = (int)v;
+    }
+    return max;
+}
+
+/* RRDBNet's scale and input channels from conv_first's cin channels: scale
+ * 2 and 1 fold each image channel into 4 or 16 first (pixel_unshuffle).
+ * The file does not say num_in_ch: it is taken as conv_last's output
+ * channels (as in every released model) unless --scale says otherwise. */
+static int rrdb_scale(const struct ad_options *o, int cin, int out, int *in, char *err, size_t errlen)
+{
+    if (o->scale) {
+        if (o->scale != 1 && o->scale != 2 && o->scale != 4)
+            return fail(err, errlen, "--scale %d, but an RRDBNet enlarges 4, 2 or 1 times", o->scale);
+        int fold = (4 / o->scale) * (4 / o->scale);
+        *in = cin / fold;
+        if (cin % fold || *in < 1 || *in > 4)
+            return fail(err, errlen, "--scale %d, but conv_first takes %d channels: not 1..4 image "
+                        "channels folded into %d each", o->scale, cin, fold);
+        return o->scale;
+    }
+    *in = out;
+    if (cin == out || cin == 4 * out || cin == 16 * out)
+        return cin == out ? 4 : cin == 4 * out ? 2 : 1;
+    return fail(err, errlen, "conv_first takes %d channels and conv_last makes %d: not an RRDBNet of "
+                "scale 4, 2 or 1 with as many input as output channels (--scale N to say which)",
+                cin, out);
+}
+
+static int rrdbnet(const struct sd *s, const struct ad_options *o, struct ad_result *r, char *err,
+                   size_t errlen)
+{
+    const struct ad_tensor *first = find(s, "conv_first.weight");
+    const struct ad_tensor *last = find(s, "conv_last.weight");
+    const struct ad_tensor *grow = find(s, "body.0.rdb1.conv1.weight");
+    if (!is_conv(last))
+        return fail(err, errlen, "an RRDBNet should end with tensor 'conv_last.weight': not found");
+    if (!is_conv(grow))
+        return fail(err, errlen, "an RRDBNet needs tensor 'body.0.rdb1.conv1.weight' (the first "
+                    "dense block): not found");
+    int nf = (int)first->shape[0], gc = (int)grow->shape[0], out = (int)last->shape[0];
+    int nb = max_body_index(s) + 1, in = 0;
+    int scale = rrdb_scale(o, (int)first->shape[1], out, &in, err, errlen);
+    if (scale < 0 || check_opts(o, "rrdbnet", nf, "none", err, errlen))
+        return -1;
+    put(r, "arch", "rrdbnet");
+    put(r, "input_nc", "%d", in);
+    put(r, "output_nc", "%d", out);
+    put(r, "ngf", "%d", nf);
+    put(r, "n_blocks", "%d", nb);
+    put(r, "grow", "%d", gc);
+    put(r, "scale", "%d", scale);
+    put(r, "name", "rrdbnet");
+    if (!o->scale)
+        snprintf(r->note, sizeof r->note, "input channels taken as conv_last's output channels (%d), "
+                 "as in every released model: scale %d (--scale to say otherwise)", out, scale);
+    snprintf(r->summary, sizeof r->summary, "rrdbnet x%d (ESRGAN: num_feat %d, %d RRDB block%s, "
+             "num_grow_ch %d, %d -> %d channels)", scale, nf, nb, nb == 1 ? "" : "s", gc, in, out);
+    return 0;
+}
+
+/* SRGAN's generator, leftthomas/SRGAN names: block1 (9x9 conv, PReLU),
+ * residual blocks block2..block(n+1), block(n+2) (conv, BN), then in
+ * block(n+3) one conv + PixelShuffle(2) + PReLU per doubling and a 9x9 conv. */
+static int srresnet(const struct sd *s, const struct ad_options *o, struct ad_result *r, char *err,
+                    size_t errlen)
+{
+    const struct ad_tensor *first = find(s, "block1.0.weight");
+    int ngf = (int)first->shape[0], in = (int)first->shape[1];
+    int nb = 0, ups = 0;
+    while (is_conv(find(s, "block%d.conv1.weight", 2 + nb)))
+        nb++;
+    int tail = nb + 3;
+    while (is_conv(find(s, "block%d.%d.conv.weight", tail, ups)))
+        ups++;
+    const struct ad_tensor *last = find(s, "block%d.%d.weight", tail, ups);
+    if (!is_conv(last))
+        return fail(err, errlen, "an SRGAN generator with %d residual blocks and %d upsampling blocks "
+                    "should end with tensor 'block%d.%d.weight': not found", nb, ups, tail, ups);
+    if (check_opts(o, "srresnet", ngf, "batch", err, errlen))
+        return -1;
+    if (o->scale && o->scale != 1 << ups)
+        return fail(err, errlen, "--scale %d, but the checkpoint has %d upsampling block%s (scale %d)",
+                    o->scale, ups, ups == 1 ? "" : "s", 1 << ups);
+    if (o->norm_stats && strcmp(o->norm_stats, "running"))
+        return fail(err, errlen, "--norm_stats %s, but SRGAN's batch norm uses the stored statistics "
+                    "(eval mode)", o->norm_stats);
+    put(r, "arch", "srresnet");
+    put(r, "input_nc", "%d", in);
+    put(r, "output_nc", "%d", (int)last->shape[0]);
+    put(r, "ngf", "%d", ngf);
+    put(r, "n_blocks", "%d", nb);
+    put(r, "scale", "%d", 1 << ups);
+    put(r, "name", "srresnet");
+    snprintf(r->summary, sizeof r->summary, "srresnet x%d (SRGAN: %d filters, %d residual block%s, "
+             "%d upsampling block%s, %d -> %d channels)", 1 << ups, ngf, nb, nb == 1 ? "" : "s", ups,
+             ups == 1 ? "" : "s", in, (int)last->shape[0]);
     return 0;
 }
 
@@ -269,10 +389,15 @@ int ad_detect(struct ad_tensor *t, int n, const struct ad_options *o, struct ad_
         rc = resnet(&s, o, r, err, errlen);
     else if (is_conv(find(&s, "model.model.0.weight")))
         rc = unet(&s, o, r, err, errlen);
+    else if (is_conv(find(&s, "conv_first.weight")))
+        rc = rrdbnet(&s, o, r, err, errlen);
+    else if (is_conv(find(&s, "block1.0.weight")))
+        rc = srresnet(&s, o, r, err, errlen);
     else
         rc = fail(err, errlen, "not a generator Transmute knows: no 'model.1.weight' (ResNet), "
-                  "'model.model.0.weight' (U-Net) or 'main.0.weight' (StarGAN) among %d tensors "
-                  "(first: '%s')", n, n ? t[0].key : "none");
+                  "'model.model.0.weight' (U-Net), 'main.0.weight' (StarGAN), 'conv_first.weight' "
+                  "(RRDBNet) or 'block1.0.weight' (SRGAN) among %d tensors (first: '%s')", n,
+                  n ? t[0].key : "none");
     if (rc)
         ad_result_free(r);
     return rc;

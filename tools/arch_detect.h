@@ -2,10 +2,11 @@
  * arch_detect.h: recognizing an official generator from its state_dict.
  *
  * The keys and shapes of a CycleGAN/pix2pix ResnetGenerator or UnetGenerator,
- * or of StarGAN's Generator, determine the hyper-parameters Transmute's
- * metadata needs (docs/FORMAT.md). Options the user gave (--netG, --ngf,
- * --norm) are checked against what the tensors say, never silently
- * overridden.
+ * StarGAN's Generator, ESRGAN's RRDBNet (BasicSR / Real-ESRGAN names) or
+ * SRGAN's generator (leftthomas/SRGAN names) determine the hyper-parameters
+ * Transmute's metadata needs (docs/FORMAT.md, docs/GRAPH.md). Options the
+ * user gave (--netG, --ngf, --norm, --scale) are checked against what the
+ * tensors say, never silently overridden.
  */
 #ifndef TRANSMUTE_ARCH_DETECT_H
 #define TRANSMUTE_ARCH_DETECT_H
@@ -23,12 +24,14 @@ struct ad_tensor {
 };
 
 struct ad_options {
-    const char *netG;          /* resnet_9blocks, ..., stargan; NULL: any */
+    const char *netG;          /* resnet_9blocks, ..., stargan, rrdbnet, srresnet; NULL: any */
     int ngf;                   /* 0: any */
     const char *norm;          /* NULL: any */
     const char *norm_stats;    /* batch norm: "image" (default, as the official test) or "running" */
     const char *domains;       /* StarGAN label names; NULL: the official defaults by size */
     const char *domain_groups; /* StarGAN multi-dataset layout, e.g. "CelebA:5,RaFD:8" */
+    int scale;                 /* super-resolution factor; 0: any (RRDBNet: as many input
+                                * channels as output channels) */
 };
 
 #define AD_MAX_META 16

@@ -1,13 +1,15 @@
-/* cmd_convert.c: `transmute convert CHECKPOINT -o OUT.safetensors`.
+/* cmd_convert.c: `transmute convert INPUT -o OUT.safetensors`.
  *
  * Reads an official PyTorch checkpoint (tools/convert/torch_ckpt.h), picks
  * its generator state_dict, recognizes the architecture (arch_detect.h),
- * and writes a safetensors model with the official tensor names. The result
- * is loaded by the core before it is written, so a file that the translate
- * command would reject is never produced. */
+ * and writes a safetensors model with the official tensor names; or reads a
+ * TF.js layers-model (tools/convert/tfjs.h) and writes it as a graph model.
+ * The result is loaded by the core before it is written, so a file that the
+ * translate command would reject is never produced. */
 #include "arch_detect.h"
 #include "cli.h"
 #include "st_write.h"
+#include "tfjs.h"
 #include "torch_ckpt.h"
 
 #include <errno.h>
@@ -20,52 +22,90 @@
 
 static const char convert_help[] =
     "Usage: transmute convert CHECKPOINT -o OUT.safetensors [options]\n"
+    "       transmute convert MODEL.json -o OUT.safetensors [--range LO,HI] [options]\n"
     "       transmute convert --list CHECKPOINT\n"
     "\n"
     "Converts a PyTorch checkpoint (.pth, .ckpt: the legacy format of the\n"
     "2017-2019 official releases or the zip format of torch >= 1.6) of a\n"
-    "CycleGAN/pix2pix generator (ResnetGenerator, UnetGenerator) or StarGAN's\n"
-    "generator into a Transmute model. No Python is needed: the checkpoint's\n"
-    "pickle is read by a restricted reader that accepts only what a state_dict\n"
-    "holds and never runs code from the file. The architecture and its\n"
-    "hyper-parameters are recognized from the tensors' names and shapes and\n"
-    "printed; options given are checked against them.\n"
+    "CycleGAN/pix2pix generator (ResnetGenerator, UnetGenerator), StarGAN's\n"
+    "generator, ESRGAN's RRDBNet (BasicSR / Real-ESRGAN key names) or SRGAN's\n"
+    "generator (leftthomas/SRGAN key names) into a Transmute model. No Python\n"
+    "is needed: the checkpoint's pickle is read by a restricted reader that\n"
+    "accepts only what a state_dict holds and never runs code from the file.\n"
+    "The architecture and its hyper-parameters (for the super-resolution\n"
+    "models also the scale) are recognized from the tensors' names and shapes\n"
+    "and printed; options given are checked against them.\n"
+    "\n"
+    "An input whose name ends in .json, or whose first character is '{', is read\n"
+    "as a TF.js layers-model (a Keras functional model saved for TF.js, such as\n"
+    "the UpscalerJS ESRGAN packages): the model.json and the weight shards its\n"
+    "weightsManifest names, beside it. It becomes a graph model (docs/GRAPH.md),\n"
+    "one node per Keras layer under the layer's name. Layers: one InputLayer\n"
+    "(1..4 channels), Conv2D and Conv2DTranspose (padding 'valid', or 'same'\n"
+    "where it pads evenly; activation linear, relu or tanh), Activation (linear,\n"
+    "relu, tanh), ReLU, LeakyReLU, PReLU (shared over height and width), Add,\n"
+    "Concatenate (channels), UpSampling2D (nearest), BatchNormalization, and\n"
+    "UpscalerJS' MultiplyBeta and PixelShuffle<N>x; any other layer is an error\n"
+    "that names it. Weights may be float32, float16, or quantized to uint8,\n"
+    "uint16 or float16; they are stored as F32 (F16 with --half). Without\n"
+    "--range, the UpscalerJS ESRGAN layouts are recognized by their layer names\n"
+    "(RDN: esrgan-slim and esrgan-medium, pixels 0..255; RRDN: esrgan-thick,\n"
+    "0..1) and any other model is refused.\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE      the .safetensors file to write (written to a\n"
     "                         temporary file and renamed: never left half-written)\n"
+    "      --name TEXT        metadata: the model's name (default: the --netG name;\n"
+    "                         TF.js: esrgan-rdn-xN, esrgan-rrdn-xN or the Keras name)\n"
+    "      --description TEXT metadata: what the model does\n"
+    "      --license TEXT     metadata: the weights' licence\n"
+    "      --half             store the weights as F16 (half the size)\n"
+    "  -q, --quiet            print nothing on success\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "PyTorch checkpoints only:\n"
     "  -k, --key KEY          use the state_dict under KEY of a checkpoint that\n"
     "                         holds several (e.g. --key G_A, or a.b for nested dicts)\n"
     "      --netG NAME        expect this generator: resnet_9blocks, resnet_6blocks,\n"
-    "                         unet_256, unet_128 (or resnet_Nblocks, unet_N), stargan\n"
-    "      --ngf N            expect N filters in the first conv (StarGAN: conv_dim)\n"
+    "                         unet_256, unet_128 (or resnet_Nblocks, unet_N), stargan,\n"
+    "                         rrdbnet (ESRGAN) or srresnet (SRGAN)\n"
+    "      --ngf N            expect N filters in the first conv (StarGAN: conv_dim,\n"
+    "                         RRDBNet: num_feat)\n"
     "      --norm KIND        expect instance, batch or none normalization\n"
     "      --norm_stats S     batch norm: image (default: each image's statistics, as\n"
-    "                         the official test without --eval) or running\n"
+    "                         the official test without --eval) or running (SRGAN:\n"
+    "                         always running)\n"
+    "      --scale N          expect a model that enlarges N times (1 for the\n"
+    "                         image-to-image generators). RRDBNet (4, 2 or 1): the\n"
+    "                         file does not hold its input channels; without\n"
+    "                         --scale they are taken to be its output channels and\n"
+    "                         the scale follows from conv_first, with --scale the\n"
+    "                         input channels do\n"
     "      --domains A,B,...  StarGAN: the label names, in label order (default for\n"
     "                         labels of 5, 8 and 15 values: the official CelebA\n"
     "                         attributes, RaFD expressions, or both with the mask)\n"
     "      --domain_groups G  StarGAN trained on several datasets: each dataset's\n"
     "                         name and number of domains, e.g. CelebA:5,RaFD:8; a\n"
     "                         one-hot dataset mask follows the labels\n"
-    "      --name TEXT        metadata: the model's name (default: the --netG name)\n"
-    "      --description TEXT metadata: what the model does\n"
-    "      --license TEXT     metadata: the weights' licence\n"
-    "      --half             store the weights as F16 (half the size)\n"
     "  -l, --list             list the checkpoint's tensors and exit\n"
-    "  -q, --quiet            print nothing on success\n"
-    "  -h, --help             show this help\n"
     "\n"
-    "Checkpoints: a DataParallel 'module.' prefix is removed; InstanceNorm running\n"
-    "statistics left by PyTorch < 0.4 are dropped, as the official loader does;\n"
+    "TF.js models only:\n"
+    "      --range LO,HI      the value range of the network's pixels, e.g. 0,1 or\n"
+    "                         0,255 (the image's 0..1 is mapped onto it and back)\n"
+    "\n"
+    "Checkpoints: BasicSR / Real-ESRGAN files keep the state_dict under\n"
+    "'params_ema' (used when present, without --key) or 'params'; a\n"
+    "DataParallel 'module.' prefix is removed; InstanceNorm running statistics\n"
+    "left by PyTorch < 0.4 are dropped, as the official loader does;\n"
     "tensor views into shared storages are copied out contiguously; F64 tensors\n"
-    "are stored as F32. Exit status: 0 on success, 1 when the checkpoint cannot\n"
-    "be converted (with a one-line reason), 2 for a bad command line.\n";
+    "are stored as F32. Exit status: 0 on success, 1 when the input cannot be\n"
+    "converted (with a one-line reason), 2 for a bad command line.\n";
 
 struct options {
     const char *ckpt, *out, *key, *name, *description, *license;
     struct ad_options ad;
     bool half, list, quiet;
+    char range[64]; /* --range, normalized; "" when not given */
 };
 
 /* The tensors of one state_dict, keys relative to it. */
@@ -74,6 +114,7 @@ struct selection {
     const struct tm_ckpt_tensor **src;
     int n;
     char chosen[256]; /* the dict prefix used, "" for the top level */
+    bool auto_ema;    /* BasicSR's params_ema picked among several without --key */
 };
 
 static void list_tensors(const struct tm_ckpt *ck)
@@ -108,11 +149,26 @@ static void list_prefixes(const struct tm_ckpt *ck, char *buf, size_t len)
     }
 }
 
-/* Picks the state_dict: the one under --key, or the only one there is. */
+/* BasicSR and Real-ESRGAN save {'params_ema': sd} or {'params': sd,
+ * 'params_ema': sd}; the EMA weights are the ones they release and test. */
+static bool has_params_ema(const struct tm_ckpt *ck)
+{
+    for (int i = 0; i < ck->n_tensors; i++)
+        if (ck->tensors[i].prefix_len == 11 && !strncmp(ck->tensors[i].name, "params_ema.", 11))
+            return true;
+    return false;
+}
+
+/* Picks the state_dict: the one under --key, BasicSR's params_ema, or the
+ * only one there is. */
 static int select_tensors(const struct tm_ckpt *ck, const char *key, struct selection *s)
 {
     char prefixes[1024];
     list_prefixes(ck, prefixes, sizeof prefixes);
+    if (!key && strchr(prefixes, ',') && has_params_ema(ck)) {
+        key = "params_ema";
+        s->auto_ema = true;
+    }
     if (!key && ck->n_tensors && strchr(prefixes, ',')) {
         cli_err("%s holds several state_dicts (%s): choose one with --key", "the checkpoint", prefixes);
         return -1;
@@ -320,6 +376,9 @@ static int convert(const struct options *o, const struct tm_ckpt *ck)
     char source[512];
     int n_meta = build_meta(&r, o, &sel, ck, meta, source, sizeof source);
     if (!o->quiet) {
+        if (sel.auto_ema)
+            printf("using the state_dict under 'params_ema' (BasicSR's EMA weights; --key to choose "
+                   "another)\n");
         printf("detected %s\n", r.summary);
         if (r.note[0])
             printf("note: %s\n", r.note);
@@ -344,12 +403,70 @@ out:
     return rc;
 }
 
+/* A TF.js layers-model: the graph, its tensors and metadata come from
+ * tfjs.c; the write is the same checked one as for checkpoints. */
+static int convert_tfjs(const struct options *o)
+{
+    struct tm_tfjs_options to = { .range = o->range[0] ? o->range : NULL, .name = o->name,
+                                  .description = o->description, .license = o->license, .half = o->half };
+    struct tm_tfjs_model m;
+    char err[1024], hb[32];
+    if (tm_tfjs_load(o->ckpt, &to, &m, err, sizeof err)) {
+        cli_err("%s: %s", o->ckpt, err);
+        return EXIT_FAIL;
+    }
+    if (!o->quiet) {
+        printf("TF.js layers-model: %d layers as %d graph nodes, %d -> %d channels, scale %d\n", m.n_layers,
+               m.n_nodes, m.input_nc, m.output_nc, m.scale);
+        if (m.family)
+            printf("recognized %s\n", m.family);
+        printf("pixel range %s (%s)\n", m.range, m.range_from_family ? "that of the recognized model; "
+               "--range overrides it" : "--range");
+    }
+    int rc = write_model(o->out, m.tensors, m.n_tensors, m.meta, m.n_meta) ? EXIT_FAIL : EXIT_OK;
+    if (!rc && !o->quiet)
+        printf("wrote %s: %d tensors, %s%s\n", o->out, m.n_tensors, cli_human_bytes(m.bytes, hb, sizeof hb),
+               o->half ? " (F16)" : "");
+    tm_tfjs_free(&m);
+    return rc;
+}
+
+/* --range LO,HI: two finite numbers, LO < HI, written back as "%g,%g". */
+static bool parse_range(const char *s, char *out, size_t len)
+{
+    char *end;
+    errno = 0;
+    double lo = strtod(s, &end);
+    if (end == s || *end != ',')
+        return false;
+    const char *hs = end + 1;
+    double hi = strtod(hs, &end);
+    if (errno || end == hs || *end || !isfinite(lo) || !isfinite(hi) || lo >= hi || fabs(lo) > 1e6 ||
+        fabs(hi) > 1e6)
+        return false;
+    snprintf(out, len, "%.9g,%.9g", lo, hi);
+    return true;
+}
+
+/* Options that belong to the other kind of input are a usage error. */
+static void check_input_kind(const struct options *o, bool tfjs)
+{
+    const char *torch_only = o->list ? "--list" : o->key ? "--key" : o->ad.netG ? "--netG" : o->ad.ngf ? "--ngf"
+                             : o->ad.norm ? "--norm" : o->ad.norm_stats ? "--norm_stats"
+                             : o->ad.domains ? "--domains" : o->ad.domain_groups ? "--domain_groups"
+                             : o->ad.scale ? "--scale" : NULL;
+    if (tfjs && torch_only)
+        cli_usage_error("convert", "%s applies to PyTorch checkpoints, not to a TF.js model.json", torch_only);
+    if (!tfjs && o->range[0])
+        cli_usage_error("convert", "--range applies to TF.js models (model.json), not to PyTorch checkpoints");
+}
+
 /* The official names, and the resnet_<N>blocks / unet_<2^n> pattern they follow. */
 static bool netG_known(const char *s)
 {
     char buf[64];
     int n;
-    if (!strcmp(s, "stargan"))
+    if (!strcmp(s, "stargan") || !strcmp(s, "rrdbnet") || !strcmp(s, "srresnet"))
         return true;
     if (sscanf(s, "resnet_%d", &n) == 1 && n >= 0 && n <= 64) {
         snprintf(buf, sizeof buf, "resnet_%dblocks", n);
@@ -364,7 +481,8 @@ static bool netG_known(const char *s)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-    enum { O_NETG = 256, O_NGF, O_NORM, O_STATS, O_DOMAINS, O_GROUPS, O_NAME, O_DESC, O_LICENSE, O_HALF };
+    enum { O_NETG = 256, O_NGF, O_NORM, O_STATS, O_DOMAINS, O_GROUPS, O_NAME, O_DESC, O_LICENSE, O_HALF,
+           O_SCALE, O_RANGE };
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'},
         {"key", required_argument, NULL, 'k'},
@@ -378,12 +496,14 @@ static void parse_args(int argc, char **argv, struct options *o)
         {"description", required_argument, NULL, O_DESC},
         {"license", required_argument, NULL, O_LICENSE},
         {"half", no_argument, NULL, O_HALF},
+        {"range", required_argument, NULL, O_RANGE},
+        {"scale", required_argument, NULL, O_SCALE},
         {"list", no_argument, NULL, 'l'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    long ngf;
+    long ngf, scale;
     optind = 1;
     opterr = 0;
     int c;
@@ -396,13 +516,18 @@ static void parse_args(int argc, char **argv, struct options *o)
         case O_NETG:
             if (!netG_known(optarg))
                 cli_usage_error("convert", "unknown --netG '%s' (resnet_9blocks, resnet_6blocks, unet_256, "
-                                "unet_128, resnet_Nblocks, unet_N or stargan)", optarg);
+                                "unet_128, resnet_Nblocks, unet_N, stargan, rrdbnet or srresnet)", optarg);
             o->ad.netG = optarg;
             break;
         case O_NGF:
             if (!cli_parse_int(optarg, 1, 1024, &ngf))
                 cli_usage_error("convert", "--ngf needs a whole number 1..1024, not '%s'", optarg);
             o->ad.ngf = (int)ngf;
+            break;
+        case O_SCALE:
+            if (!cli_parse_int(optarg, 1, 16, &scale))
+                cli_usage_error("convert", "--scale needs a whole number 1..16, not '%s'", optarg);
+            o->ad.scale = (int)scale;
             break;
         case O_NORM:
             if (strcmp(optarg, "instance") && strcmp(optarg, "batch") && strcmp(optarg, "none"))
@@ -420,6 +545,11 @@ static void parse_args(int argc, char **argv, struct options *o)
         case O_DESC: o->description = optarg; break;
         case O_LICENSE: o->license = optarg; break;
         case O_HALF: o->half = true; break;
+        case O_RANGE:
+            if (!parse_range(optarg, o->range, sizeof o->range))
+                cli_usage_error("convert", "--range needs LO,HI with LO < HI (e.g. 0,1 or 0,255), not '%s'",
+                                optarg);
+            break;
         case 'h': fputs(convert_help, stdout); exit(EXIT_OK);
         case ':': cli_usage_error("convert", "option '%s' needs an argument", argv[optind - 1]);
         default:
@@ -429,7 +559,7 @@ static void parse_args(int argc, char **argv, struct options *o)
         }
     }
     if (optind != argc - 1)
-        cli_usage_error("convert", optind == argc ? "no checkpoint given" : "one checkpoint at a time");
+        cli_usage_error("convert", optind == argc ? "no checkpoint or model.json given" : "one input at a time");
     o->ckpt = argv[optind];
     if (!o->out && !o->list)
         cli_usage_error("convert", "no output given (-o OUT.safetensors)");
@@ -439,6 +569,10 @@ int cmd_convert(int argc, char **argv)
 {
     struct options o = { 0 };
     parse_args(argc, argv, &o);
+    bool tfjs = tm_tfjs_is_json(o.ckpt);
+    check_input_kind(&o, tfjs);
+    if (tfjs)
+        return convert_tfjs(&o);
     struct tm_ckpt ck = { 0 };
     char err[1024];
     if (tm_ckpt_load(o.ckpt, &ck, err, sizeof err)) {

@@ -10,9 +10,11 @@ static const char info_help[] =
     "Usage: transmute info [OPTIONS] MODEL\n"
     "\n"
     "Loads MODEL (a safetensors file) on the CPU backend, checks it, and prints\n"
-    "its architecture, input and output channels, the multiple image sides are\n"
-    "padded to, every metadata entry (the hyper-parameters), the number of\n"
-    "learned parameters and tensors, and the file size.\n"
+    "its architecture, input and output channels, the scale (output side /\n"
+    "input side) and the value ranges the image's 0..1 maps onto in and out,\n"
+    "the multiple image sides are padded to, every metadata entry (the\n"
+    "hyper-parameters), the number of learned parameters and tensors, and the\n"
+    "file size.\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   also print the library's informational messages\n"
@@ -109,6 +111,10 @@ int cmd_info(int argc, char **argv)
                cli_human_bytes(mi->file_size, b1, sizeof b1), mi->file_size);
     printf("architecture:  %s\n", mi->arch ? mi->arch : "?");
     printf("channels:      %d in, %d out\n", mi->input_nc, mi->output_nc);
+    /* How an image maps onto the network: 0..1 pixels onto in_lo..in_hi,
+     * out_lo..out_hi back onto 0..1, and the size times scale. */
+    printf("scale:         %dx, values %g..%g in, %g..%g out\n", mi->scale, (double)mi->in_lo,
+           (double)mi->in_hi, (double)mi->out_lo, (double)mi->out_hi);
     printf("pad multiple:  %d\n", mi->pad_multiple);
     printf("parameters:    %s\n", group_digits(mi->n_params, b2, sizeof b2));
     printf("tensors:       %d\n", mi->n_tensors);

@@ -24,6 +24,10 @@ static const char translate_help[] =
     "output that is the input file itself is refused. Outputs are written to a\n"
     "temporary file and renamed into place, so a failure leaves no partial file.\n"
     "\n"
+    "Output size: the input's for image-to-image (GAN) models; a super-resolution\n"
+    "model of scale S ('transmute info' shows it) writes an image S times wider\n"
+    "and higher (a 2x model turns 640x480 into 1280x960).\n"
+    "\n"
     "Options:\n"
     "  -m, --model FILE     the model (required)\n"
     "  -o, --output FILE    output file (one INPUT only)\n"
@@ -37,7 +41,8 @@ static const char translate_help[] =
     "                       else the best Vulkan GPU, else the CPU\n"
     "  -s, --size N         resize each input to N x N (bicubic, as PIL) before\n"
     "                       translating, like the official test's --load_size; the\n"
-    "                       output is N x N\n"
+    "                       output is N x N (N*S x N*S with a super-resolution model\n"
+    "                       of scale S)\n"
     "  -Q, --quality Q      JPEG quality 1..100 (default 95)\n"
     "  -c, --domain NAMES   multi-domain (StarGAN) models: the target domains,\n"
     "                       comma-separated, e.g. Blond_Hair,Young (those are 1,\n"
@@ -46,9 +51,10 @@ static const char translate_help[] =
     "                       e.g. 0,1,0,1,1 (with a mask model, the mask included)\n"
     "  -T, --tile N         run each layer in tiles of at most N x N output pixels\n"
     "                       (N >= 16), keeping device memory bounded; the result is\n"
-    "                       the same (norm statistics are the whole image's). 0:\n"
-    "                       tiles only when a Vulkan device's memory is too small\n"
-    "                       for the whole image (default); -1: never\n"
+    "                       the same (norm statistics are the whole image's;\n"
+    "                       super-resolution models run overlapping tiles of the\n"
+    "                       input). 0: tiles only when a Vulkan device's memory is\n"
+    "                       too small for the whole image (default); -1: never\n"
     "  -t, --threads N      CPU backend threads (default: all cores)\n"
     "  -q, --quiet          no progress lines or warnings (errors are still printed)\n"
     "  -v, --verbose        also print informational messages (the device chosen);\n"
@@ -62,12 +68,15 @@ static const char translate_help[] =
     "Channels: the output has the model's output channels (usually RGB), so a\n"
     "gray input to an RGB model (fed as R=G=B) gives an RGB output. An alpha\n"
     "channel is copied to the output unchanged when the output is PNG (with\n"
-    "--size it is resized like the color); JPEG and PFM cannot hold alpha, so it\n"
-    "is dropped there (with a warning).\n"
+    "--size it is resized like the color; a super-resolution model scales it\n"
+    "bilinearly); JPEG and PFM cannot hold alpha, so it is dropped there (with a\n"
+    "warning).\n"
     "Sample depth: 16-bit PNG and PFM inputs give 16-bit PNG outputs; 8-bit inputs\n"
     "give 8-bit PNG. JPEG is always 8-bit, PFM always float.\n"
     "\n"
-    "A progress line per file goes to stderr ('[3/10] photo.png 512x384 ... 0.42 s').\n"
+    "A progress line per file goes to stderr ('[3/10] photo.png 512x384 ... 0.42 s';\n"
+    "with a super-resolution model '512x384 -> 1024x768'), with a percentage while\n"
+    "it runs when stderr is a terminal.\n"
     "Exit status: 0 when every file was translated; 1 when any failed (with\n"
     "--outdir the others are still done and the count of failures is printed);\n"
     "2 for a bad command line; 3 when TRANSMUTE_VALIDATE=1 and the Vulkan\n"
@@ -213,6 +222,31 @@ out:
     return rc;
 }
 
+/* A super-resolution model's output must still fit the image limits; a
+ * message naming the input and the factor says why it does not. */
+static bool out_size_ok(const char *in_path, int scale, long long w, long long h)
+{
+    char err[512];
+    if (scale == 1 || img_check_size("output", w, h, err, sizeof err))
+        return true;
+    cli_err("%s: a %dx model would make a %lldx%lld image, more than the limit (%d pixels per "
+            "side and %llu pixels)", in_path, scale, w, h, IMG_MAX_SIDE, IMG_MAX_PIXELS);
+    return false;
+}
+
+/* The sizes in the progress line: the file's, after --size when that
+ * was given, and the output's when the model changes the size. */
+static void describe_dims(struct progress *P, int file_w, int file_h, bool sized,
+                          const struct tm_image *in, int scale)
+{
+    int n = snprintf(P->dims, sizeof P->dims, "%dx%d", file_w, file_h);
+    if (sized)
+        n += snprintf(P->dims + n, sizeof P->dims - (size_t)n, " -> %dx%d", in->width, in->height);
+    if (scale != 1)
+        snprintf(P->dims + n, sizeof P->dims - (size_t)n, " -> %lldx%lld",
+                 (long long)in->width * scale, (long long)in->height * scale);
+}
+
 /* Translates one file. Returns 0, -1 on failure (message printed), or 1 when
  * cancelled. */
 static int translate_one(struct job *J, const char *in_path, const char *out_path,
@@ -240,10 +274,11 @@ static int translate_one(struct job *J, const char *in_path, const char *out_pat
         cli_err("%s", err);
         goto out;
     }
-    if (J->size)
-        snprintf(P->dims, sizeof P->dims, "%dx%d -> %dx%d", in_w, in_h, in.width, in.height);
-    else
-        snprintf(P->dims, sizeof P->dims, "%dx%d", in_w, in_h);
+    int sc = J->mi->scale;
+    long long out_w = (long long)in.width * sc, out_h = (long long)in.height * sc;
+    if (!out_size_ok(in_path, sc, out_w, out_h))
+        goto out;
+    describe_dims(P, in_w, in_h, J->size != 0, &in, sc);
 
     int color = J->mi->output_nc;
     if (color != 1 && color != 3) {
@@ -259,7 +294,7 @@ static int translate_one(struct job *J, const char *in_path, const char *out_pat
     tm_sample_type out_type = fmt == IMG_JPEG ? TM_U8
                               : fmt == IMG_PFM ? TM_F32
                               : (in.type == TM_U8 ? TM_U8 : TM_U16);
-    if (img_alloc(&out, in.width, in.height, out_ch, out_type)) {
+    if (img_alloc(&out, (int)out_w, (int)out_h, out_ch, out_type)) {
         cli_err("%s: out of memory for the output image", in_path);
         goto out;
     }

@@ -59,6 +59,7 @@ static void node_params_free(struct cpu_node_params *np)
     tm_cpu_free(np->beta);
     tm_cpu_free(np->mean);
     tm_cpu_free(np->var);
+    tm_cpu_free(np->slope);
 }
 
 static void cpu_params_free(struct tm_backend *be, void *params)
@@ -80,6 +81,14 @@ static const struct tm_tensor *param_tensor(const struct tm_graph *g, int id)
     return &g->tensors[id];
 }
 
+static size_t param_numel(const struct tm_tensor *t)
+{
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->dims[d];
+    return n;
+}
+
 /* Copies parameter id (absent: *dst = NULL) so the model may drop its host copy. */
 static tm_status copy_param(struct cpu_backend *be, const struct tm_graph *g, int id,
                             float **dst)
@@ -90,9 +99,7 @@ static tm_status copy_param(struct cpu_backend *be, const struct tm_graph *g, in
     const struct tm_tensor *t = param_tensor(g, id);
     if (!t)
         return tm_fail(be->base.ctx, TM_ERR_FORMAT, "cpu backend: tensor %d is not a parameter", id);
-    size_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= (size_t)t->dims[d];
+    size_t n = param_numel(t);
     *dst = tm_cpu_alloc(be->base.ctx, n * sizeof(float), t->name ? t->name : "parameter");
     if (!*dst)
         return TM_ERR_NOMEM;
@@ -131,6 +138,11 @@ static tm_status node_params(struct cpu_backend *be, const struct tm_graph *g,
         return copy_affine(be, g, n, np);
     case TM_OP_INSTNORM:
         return copy_affine(be, g, n, np);
+    case TM_OP_PRELU:
+        if (!param_tensor(g, n->w))
+            return tm_fail(be->base.ctx, TM_ERR_FORMAT, "%s: missing slopes", label);
+        np->n_slope = (int)param_numel(&g->tensors[n->w]);
+        return copy_param(be, g, n->w, &np->slope);
     default:
         return TM_OK;
     }
@@ -185,7 +197,8 @@ static void cpu_plan_destroy(struct tm_backend *be, void *plan)
 
 static int writes_in_place_ok(enum tm_op op)
 {
-    return op == TM_OP_ACT || op == TM_OP_ADD || op == TM_OP_INSTNORM || op == TM_OP_BATCHNORM;
+    return op == TM_OP_ACT || op == TM_OP_ADD || op == TM_OP_INSTNORM || op == TM_OP_BATCHNORM ||
+           op == TM_OP_SCALE || op == TM_OP_PRELU;
 }
 
 /* Slots from the graph's memory plan; in-place only where the kernel allows. */
@@ -321,8 +334,23 @@ static void run_node(struct cpu_backend *be, struct cpu_plan *p, int i, bool smo
     case TM_OP_ADD:
         tm_cpu_add(be, x, &p->t[n->in[1]], y, n->act, n->slope);
         break;
-    case TM_OP_CONCAT:
-        tm_cpu_concat(be, x, &p->t[n->in[1]], y);
+    case TM_OP_SCALE:
+        tm_cpu_scale(be->pool, x, y, n->alpha, n->act, n->slope);
+        break;
+    case TM_OP_PRELU:
+        tm_cpu_prelu(be->pool, x, y, np->slope, np->n_slope);
+        break;
+    case TM_OP_CONCAT: {
+        const struct cpu_tensor *in[TM_MAX_IN];
+        for (int k = 0; k < n->n_in; k++)
+            in[k] = &p->t[n->in[k]];
+        tm_cpu_concat(be->pool, in, n->n_in, y);
+        break;
+    }
+    case TM_OP_UPSAMPLE:
+    case TM_OP_DEPTH2SPACE:
+    case TM_OP_SPACE2DEPTH:
+        tm_cpu_resample(be->pool, n, x, y);
         break;
     default:
         break;

@@ -189,7 +189,7 @@ tm_status tm_cpu_conv2d_prepare(struct cpu_backend *be, const struct tm_node *n,
                                 const struct tm_tensor *w, struct cpu_node_params *np)
 {
     int cout = (int)w->dims[0], cin = (int)w->dims[1];
-    int kh = n->conv.kh, kw = n->conv.kw, pad = n->conv.pad;
+    int kh = n->conv.kh, kw = n->conv.kw, pad = n->conv.pad, dil = n->conv.dil;
     if (w->dims[2] != kh || w->dims[3] != kw)
         return tm_fail(be->base.ctx, TM_ERR_FORMAT, "%s: weight is not %dx%d",
                        n->label ? n->label : "conv2d", kh, kw);
@@ -209,15 +209,16 @@ tm_status tm_cpu_conv2d_prepare(struct cpu_backend *be, const struct tm_node *n,
     g->taps = tm_cpu_alloc(be->base.ctx, sizeof(int32_t) * 3 * (size_t)g->k, "conv taps");
     if (!g->a || !g->taps)
         return TM_ERR_NOMEM;
-    /* [Cout][Cin][KH][KW] is already A row-major with K = (ci, ky, kx). */
+    /* [Cout][Cin][KH][KW] is already A row-major with K = (ci, ky, kx).
+     * Dilation only spreads the taps' offsets; packing takes any offset. */
     tm_gemm_pack_a(g->isa, g->a, w->data, g->m, g->k);
     int32_t *t = g->taps;
     for (int ci = 0; ci < cin; ci++)
         for (int ky = 0; ky < kh; ky++)
             for (int kx = 0; kx < kw; kx++) {
                 *t++ = ci;
-                *t++ = ky - pad;
-                *t++ = kx - pad;
+                *t++ = ky * dil - pad;
+                *t++ = kx * dil - pad;
             }
     return TM_OK;
 }

@@ -39,6 +39,8 @@ struct cpu_node_params {
     float *bias;          /* conv bias or NULL */
     float *gamma, *beta;  /* norm affine or NULL */
     float *mean, *var;    /* batchnorm running statistics or NULL */
+    float *slope;         /* PReLU: n_slope slopes, 1 (shared) or one per channel */
+    int n_slope;
 };
 
 struct cpu_params {
@@ -98,9 +100,23 @@ void tm_cpu_act(struct cpu_backend *be, const struct cpu_tensor *in, struct cpu_
                 int act, float slope);
 void tm_cpu_add(struct cpu_backend *be, const struct cpu_tensor *a, const struct cpu_tensor *b,
                 struct cpu_tensor *out, int act, float slope);
-void tm_cpu_concat(struct cpu_backend *be, const struct cpu_tensor *a,
-                   const struct cpu_tensor *b, struct cpu_tensor *out);
+/* The kernels below take a pool rather than the backend so that the tiled
+ * path (core/tiled_host.c) runs them on its own. out = act(alpha * in). */
+void tm_cpu_scale(struct tm_pool *pool, const struct cpu_tensor *in, struct cpu_tensor *out,
+                  float alpha, int act, float slope);
+/* out = in > 0 ? in : w[c] * in, with n_w = 1 (one shared slope) or in->c. */
+void tm_cpu_prelu(struct tm_pool *pool, const struct cpu_tensor *in, struct cpu_tensor *out,
+                  const float *w, int n_w);
+/* The channels of in[0], ..., in[n_in-1] in order; out overlaps no input. */
+void tm_cpu_concat(struct tm_pool *pool, const struct cpu_tensor *const *in, int n_in,
+                   struct cpu_tensor *out);
 /* dst[i] = act(src[i] + bias) for n floats; the fused conv epilogue too. */
 void tm_cpu_bias_act(float *dst, const float *src, size_t n, float bias, int act, float slope);
+
+/* resample.c: node n (upsample, depth2space or space2depth, with its
+ * factor and order) from in to out, shaped as tm_graph_infer left them;
+ * out overlaps no input. */
+void tm_cpu_resample(struct tm_pool *pool, const struct tm_node *n, const struct cpu_tensor *in,
+                     struct cpu_tensor *out);
 
 #endif

@@ -417,10 +417,18 @@ error:
     return TM_ERR_DEVICE;
 }
 
+/* Descriptor sets one recording of the pass takes. */
+static uint32_t pass_sets(const struct tm_graph *g, bool smooth)
+{
+    uint32_t n = 1;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += vk_node_sets(&g->nodes[i], smooth);
+    return n;
+}
+
 static tm_status plan_objects(struct vk_backend *be, const struct tm_graph *g, struct vk_plan *p)
 {
-    /* a norm takes two sets */
-    tm_status s = recording_objects(be, 2 * (uint32_t)g->n_nodes + 1, &p->pool, &p->cmd);
+    tm_status s = recording_objects(be, pass_sets(g, false), &p->pool, &p->cmd);
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if (s)
         return s;
@@ -546,8 +554,7 @@ static tm_status smooth_record(struct vk_backend *be, struct vk_plan *p)
             s = vk_alloc(be, &be->dev_heap,
                          2 * sizeof(float) * (size_t)g->tensors[g->nodes[i].in[0]].c,
                          &sm->carried[i]);
-    /* a smoothed norm takes three sets */
-    s = s ? s : recording_objects(be, 3 * (uint32_t)g->n_nodes + 1, &sm->pool, &sm->cmd);
+    s = s ? s : recording_objects(be, pass_sets(g, true), &sm->pool, &sm->cmd);
     s = s ? s : record_pass(be, p, sm->cmd, sm->pool, true);
     if (s)
         smooth_free(be, p);

@@ -213,8 +213,9 @@ static tm_status record_conv(struct vk_backend *be, VkCommandBuffer cmd, VkDescr
         .spec = {t.wg_n, t.wg_m, t.rm, t.rn, t.bk, (uint32_t)nd->conv.kh,
                  (uint32_t)nd->conv.kw, (uint32_t)nd->conv.stride, (uint32_t)nd->conv.pad,
                  (uint32_t)(nd->op == TM_OP_CONV2D ? nd->conv.pad_mode : TM_PAD_ZERO),
-                 (uint32_t)nd->act, io->has_b, t.form},
-        .n_spec = 13,
+                 (uint32_t)nd->act, io->has_b, t.form,
+                 (uint32_t)(nd->op == TM_OP_CONV2D ? nd->conv.dil : 1)},
+        .n_spec = 14,
         .views = {io->in[0], io->w, io->has_b ? io->b : (struct vk_view){0}, io->out},
         .push = {.slope = nd->slope, .m_pad = vk_direct_m_pad(out->c)},
         .groups = {div_up(pixels, t.wg_n * t.rn), div_up((uint64_t)out->c, t.wg_m * t.rm), 1},
@@ -290,32 +291,103 @@ static tm_status record_norm(struct vk_backend *be, VkCommandBuffer cmd, VkDescr
     return record(be, cmd, pool, &ap);
 }
 
-static tm_status record_eltwise(struct vk_backend *be, VkCommandBuffer cmd,
-                                VkDescriptorPool pool, const struct tm_graph *g,
-                                const struct tm_node *nd, const struct vk_node_io *io)
+/* act, scale and PReLU: shaders/act.comp, its kind a specialization. */
+static tm_status record_unary(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptorPool pool,
+                              const struct tm_graph *g, const struct tm_node *nd,
+                              const struct vk_node_io *io)
+{
+    const struct tm_tensor *in = &g->tensors[nd->in[0]];
+    uint64_t n = tm_value_numel(in);
+    bool prelu = nd->op == TM_OP_PRELU;
+    bool per_channel = false; /* tm_graph_infer allows 1 slope or one per channel */
+    for (int i = 0; prelu && i < g->tensors[nd->w].ndim; i++)
+        per_channel |= g->tensors[nd->w].dims[i] > 1;
+    struct dispatch d = {
+        .shader = VK_SH_ACT,
+        .spec = {(uint32_t)(tm_op_takes_act(nd->op) ? nd->act : TM_ACT_NONE),
+                 prelu ? 2u : nd->op == TM_OP_SCALE ? 1u : 0u, per_channel},
+        .n_spec = 3,
+        .views = {io->in[0], io->out, prelu ? io->w : (struct vk_view){0}},
+        .push = {.slope = nd->slope, .alpha = nd->alpha, .n = (int32_t)n},
+        .groups = {eltwise_groups(be, n), 1, 1},
+    };
+    set_shapes(&d.push, in, &g->tensors[nd->out]);
+    return record(be, cmd, pool, &d);
+}
+
+static tm_status record_add(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptorPool pool,
+                            const struct tm_graph *g, const struct tm_node *nd,
+                            const struct vk_node_io *io)
 {
     const struct tm_tensor *out = &g->tensors[nd->out];
     uint64_t n = tm_value_numel(out);
     struct dispatch d = {
+        .shader = VK_SH_ADD,
         .spec = {(uint32_t)nd->act},
+        .n_spec = 1,
+        .views = {io->in[0], io->in[1], io->out},
         .push = {.slope = nd->slope, .n = (int32_t)n},
         .groups = {eltwise_groups(be, n), 1, 1},
     };
-    if (nd->op == TM_OP_ACT) {
-        d.shader = VK_SH_ACT;
-        d.n_spec = 1;
-        d.views[0] = io->in[0];
-        d.views[1] = io->out;
-    } else {
-        d.shader = nd->op == TM_OP_ADD ? VK_SH_ADD : VK_SH_CONCAT;
-        d.n_spec = nd->op == TM_OP_ADD ? 1 : 0;
-        d.views[0] = io->in[0];
-        d.views[1] = io->in[1];
-        d.views[2] = io->out;
-        d.push.n0 = (int32_t)tm_value_numel(&g->tensors[nd->in[0]]);
-    }
     set_shapes(&d.push, &g->tensors[nd->in[0]], out);
     return record(be, cmd, pool, &d);
+}
+
+/* One copy per input into its run of the output; the copies write
+ * disjoint ranges, so they need no barrier between them. */
+static tm_status record_concat(struct vk_backend *be, VkCommandBuffer cmd,
+                               VkDescriptorPool pool, const struct tm_graph *g,
+                               const struct tm_node *nd, const struct vk_node_io *io)
+{
+    uint64_t off = 0;
+    for (int k = 0; k < nd->n_in; k++) {
+        const struct tm_tensor *in = &g->tensors[nd->in[k]];
+        uint64_t n = tm_value_numel(in);
+        struct dispatch d = {
+            .shader = VK_SH_CONCAT,
+            .views = {io->in[k], io->out},
+            .push = {.n0 = (int32_t)off, .n = (int32_t)n},
+            .groups = {eltwise_groups(be, n), 1, 1},
+        };
+        set_shapes(&d.push, in, &g->tensors[nd->out]);
+        tm_status s = record(be, cmd, pool, &d);
+        if (s)
+            return s;
+        off += n;
+    }
+    return TM_OK;
+}
+
+static tm_status record_resample(struct vk_backend *be, VkCommandBuffer cmd,
+                                 VkDescriptorPool pool, const struct tm_graph *g,
+                                 const struct tm_node *nd, const struct vk_node_io *io)
+{
+    const struct tm_tensor *out = &g->tensors[nd->out];
+    uint64_t n = tm_value_numel(out);
+    uint32_t kind = nd->op == TM_OP_UPSAMPLE ? 0 : nd->op == TM_OP_DEPTH2SPACE ? 1 : 2;
+    struct dispatch d = {
+        .shader = VK_SH_RESAMPLE,
+        .spec = {kind, (uint32_t)nd->rs.factor, nd->rs.order == TM_D2S_TORCH},
+        .n_spec = 3,
+        .views = {io->in[0], io->out},
+        .push = {.n = (int32_t)n},
+        .groups = {eltwise_groups(be, n), 1, 1},
+    };
+    set_shapes(&d.push, &g->tensors[nd->in[0]], out);
+    return record(be, cmd, pool, &d);
+}
+
+uint32_t vk_node_sets(const struct tm_node *nd, bool smooth)
+{
+    switch (nd->op) {
+    case TM_OP_INSTNORM:
+    case TM_OP_BATCHNORM:
+        return smooth ? 3 : 2; /* statistics, (blend,) apply */
+    case TM_OP_CONCAT:
+        return (uint32_t)nd->n_in;
+    default:
+        return 1;
+    }
 }
 
 tm_status vk_record_node(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptorPool pool,
@@ -330,9 +402,17 @@ tm_status vk_record_node(struct vk_backend *be, VkCommandBuffer cmd, VkDescripto
     case TM_OP_BATCHNORM:
         return record_norm(be, cmd, pool, g, nd, io);
     case TM_OP_ACT:
+    case TM_OP_SCALE:
+    case TM_OP_PRELU:
+        return record_unary(be, cmd, pool, g, nd, io);
     case TM_OP_ADD:
+        return record_add(be, cmd, pool, g, nd, io);
     case TM_OP_CONCAT:
-        return record_eltwise(be, cmd, pool, g, nd, io);
+        return record_concat(be, cmd, pool, g, nd, io);
+    case TM_OP_UPSAMPLE:
+    case TM_OP_DEPTH2SPACE:
+    case TM_OP_SPACE2DEPTH:
+        return record_resample(be, cmd, pool, g, nd, io);
     default:
         return tm_fail(be->ctx, TM_ERR_UNSUPPORTED, "vulkan: op %d not supported", (int)nd->op);
     }

@@ -32,6 +32,8 @@
 #include "norm_ema_bda.spv.h"
 #include "norm_stats.spv.h"
 #include "norm_stats_bda.spv.h"
+#include "resample.spv.h"
+#include "resample_bda.spv.h"
 
 /* code[0]: tensors through descriptors, code[1]: through device addresses. */
 #define SHADER(name) {#name, {tm_spv_##name, tm_spv_##name##_bda}, \
@@ -49,6 +51,7 @@ static const struct {
     [VK_SH_ACT] = SHADER(act),
     [VK_SH_ADD] = SHADER(add),
     [VK_SH_CONCAT] = SHADER(concat),
+    [VK_SH_RESAMPLE] = SHADER(resample),
 };
 #undef SHADER
 

@@ -173,6 +173,7 @@ enum vk_shader {
     VK_SH_ACT,
     VK_SH_ADD,
     VK_SH_CONCAT,
+    VK_SH_RESAMPLE,
     VK_SH_COUNT
 };
 
@@ -188,6 +189,7 @@ struct vk_push {
     int32_t n0, n;
     float slope, eps;
     int32_t m_pad;
+    float alpha;
 };
 _Static_assert(sizeof(struct vk_push) <= 128, "push constants are limited to 128 bytes");
 
@@ -298,7 +300,7 @@ struct vk_view {
 };
 
 /* A node's buffers, resolved: in/out are activations, w/b the conv weight
- * and bias or the norm gamma and beta, stats precomputed running statistics
+ * and bias, the norm gamma and beta or the PReLU slopes (w), stats precomputed running statistics
  * (batch norm in eval mode), scratch room for per-image statistics; in a
  * smoothing pass, carried the norm's carried statistics and weight the
  * run's weight of them (shaders/norm_ema.comp). */
@@ -315,6 +317,8 @@ bool vk_conv_direct(const struct vk_backend *be);
 uint32_t vk_direct_rm(int cout);
 int vk_direct_m_pad(int cout);
 
+/* Descriptor sets vk_record_node takes for nd (smooth: in a smoothing pass). */
+uint32_t vk_node_sets(const struct tm_node *nd, bool smooth);
 /* Records one node's dispatches (descriptor sets come from pool). */
 tm_status vk_record_node(struct vk_backend *be, VkCommandBuffer cmd, VkDescriptorPool pool,
                          const struct tm_graph *g, const struct tm_node *nd,
