@@ -6,7 +6,8 @@
 # Bad inputs: each must fail with its one-line message, a non-zero exit and
 # no output file (nor temporary file) left behind. Good paths translate
 # small images with a tiny random-weight model written by tests/gen_models.py
-# (needs /usr/bin/python3 with torch and numpy); image checks use a small
+# and a 2x super-resolution one by tests/gen_sr_model.py, checked against its
+# PyTorch reference (needs /usr/bin/python3 with torch and numpy); image checks use a small
 # stdlib-only Python helper (PNG/PFM/JPEG parsing), no PIL.
 # Ends with "N passed, M failed"; exits 1 when anything failed.
 set -u
@@ -439,6 +440,41 @@ for t in 8 x; do
   fi
 done
 
+# ---- a super-resolution model (2x): the output is twice the input's size ---
+# tests/gen_sr_model.py writes a tiny random 2x graph model and computes its
+# PyTorch reference (PFM in, PFM out: no PIL needed).
+SR=$W/sr2x.safetensors
+if "$PY" "$SRC/tests/gen_sr_model.py" -o "$SR" >"$W/gen.txt" 2>&1 &&
+   "$PY" "$SRC/tests/gen_sr_model.py" --reference "$SR" in/rgb.pfm cpu/sr-ref.pfm >>"$W/gen.txt" 2>&1; then
+  ok "gen_sr_model.py wrote a 2x model and its torch reference"
+  mkdir -p sr
+  check "SR: translate PNG 37x53" "$T" translate --device cpu -m "$SR" -o sr/rgb.png in/rgb.png &&
+    { expect "  output is 74x106 RGB 8-bit" shape sr/rgb.png 74 106 3 8
+      expect "  equals the torch reference within 1/255" close sr/rgb.png cpu/sr-ref.pfm 1.0
+      if grep -Eq '^\[1/1\] rgb\.png 37x53 -> 74x106 \.\.\. [0-9.]+ s$' "$W/err.txt"; then
+        ok "  progress line: $(cat "$W/err.txt")"
+      else
+        bad "  progress line" "$(cat "$W/err.txt")"
+      fi; }
+  check "SR: --tile 16 (overlapping tiles)" "$T" translate -d cpu -q --tile 16 -m "$SR" -o sr/tiled.png in/rgb.png &&
+    expect "  equals the torch reference within 1/255" close sr/tiled.png cpu/sr-ref.pfm 1.0
+  check "SR: PFM -> PFM" "$T" translate -d cpu -q -m "$SR" -o sr/rgb.pfm in/rgb.pfm &&
+    { expect "  output is 74x106 float RGB" shape sr/rgb.pfm 74 106 3 f
+      expect "  equals the torch reference within 1/255" close sr/rgb.pfm cpu/sr-ref.pfm 1.0; }
+  check "SR: RGBA" "$T" translate -d cpu -q -m "$SR" -o sr/rgba.png in/rgba.png &&
+    { expect "  output is 74x106 RGBA" shape sr/rgba.png 74 106 4 8
+      "$T" translate -d cpu -q -m "$SR" -o sr/rgba_rgb.png in/rgba_rgb.png &&
+        expect "  colour equals the RGB-only result" close sr/rgba.png sr/rgba_rgb.png 0 0,1,2; }
+  check "SR: --size 16" "$T" translate -d cpu -q --size 16 -m "$SR" -o sr/s16.png in/rgb.png &&
+    expect "  output is 32x32" shape sr/s16.png 32 32 3 8
+  img png in/wide.png 40000 1 3 8 3
+  expect_fail "SR: output beyond the size limit" \
+    '^transmute: in/wide\.png: a 2x model would make a 80000x2 image, more than the limit' \
+    "$T" translate -d cpu -q -m "$SR" -o o/x.png in/wide.png
+else
+  bad "gen_sr_model.py could not write the 2x model or its reference" "$(tail -5 "$W/gen.txt")"
+fi
+
 # ---- Vulkan (llvmpipe) with validation agrees with the CPU -----------------
 run "$T" devices --device llvmpipe
 if [ "$rc" -ne 0 ]; then
@@ -468,6 +504,16 @@ else
     expect "llvmpipe: --size 64 agrees with the CPU within 1/255" close vk/s64.png cpu/s64.png 1.0
   else
     bad "llvmpipe: --size 64 (exit $rc)" "$(cat "$W/err.txt")"
+  fi
+  if [ -f cpu/sr-ref.pfm ]; then
+    for t in 0 16; do
+      run env TRANSMUTE_VALIDATE=1 "$T" translate --device llvmpipe -q --tile $t -m "$SR" -o vk/sr$t.png in/rgb.png
+      if [ "$rc" -eq 0 ]; then
+        expect "llvmpipe: SR 2x (--tile $t) equals the torch reference within 1/255" close vk/sr$t.png cpu/sr-ref.pfm 1.0
+      else
+        bad "llvmpipe: SR 2x --tile $t (exit $rc)" "$(cat "$W/err.txt")"
+      fi
+    done
   fi
 fi
 

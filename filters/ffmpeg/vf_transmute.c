@@ -1,6 +1,9 @@
 /*
  * vf_transmute.c: the `transmute` video filter, GAN image-to-image
- * translation (CycleGAN, pix2pix, StarGAN generators) through libtransmute.
+ * translation (CycleGAN, pix2pix, StarGAN generators) and super-resolution
+ * (ESRGAN, SRGAN, layer graphs) through libtransmute. A super-resolution
+ * model's output frames are its scale times the input's size; blend, which
+ * mixes with the input, is refused there (the input has another size).
  *
  * Part of Transmute (MIT license); filters/ffmpeg/build-ffmpeg.sh copies it
  * into FFmpeg 5.1's libavfilter/ and links libtransmute.
@@ -17,6 +20,7 @@
 #include <transmute.h>
 
 #include "libavutil/avstring.h"
+#include "libavutil/imgutils.h"
 #include "libavutil/internal.h"
 #include "libavutil/opt.h"
 #include "libavutil/pixdesc.h"
@@ -36,10 +40,14 @@ enum StatsMode { STATS_FRAME, STATS_SMOOTH, NB_STATS };
 
 typedef struct TransmuteJob {
     AVFrame *in;
-    AVFrame *out;        /* NULL: the frame passes through untouched */
+    AVFrame *out;        /* the frame that leaves; NULL: in leaves as it is */
+    int run;             /* the worker translates in into out */
     float *label;        /* the target when the frame came in */
-    float *packed;       /* planar float formats: the interleaved copy the model reads and writes */
+    float *packed;       /* planar float formats: the interleaved copy the model reads (and
+                          * at scale 1 writes) */
     unsigned packed_size;
+    float *packed_out;   /* planar float formats at scale > 1: what the model writes */
+    unsigned packed_out_size;
     float blend;
     float smoothing;
     int reset_stats;     /* a scene cut: the model forgets its carried statistics first */
@@ -67,6 +75,7 @@ typedef struct TransmuteContext {
     float *label;        /* from domains; NULL for a model without domains */
 
     const AVPixFmtDescriptor *desc;
+    int scale;           /* the model's: output sides / input sides */
     int channels;        /* interleaved channels the model gets, alpha included */
     tm_sample_type type;
     ff_scene_sad_fn sad; /* NULL for float formats, compared by scene_mafd itself */
@@ -92,7 +101,7 @@ typedef struct TransmuteContext {
 
 static const AVOption transmute_options[] = {
     { "model",     "the model file (safetensors)",  OFFSET(model_path), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
-    { "blend",     "mix of translation and original (1: translation only)", OFFSET(blend), AV_OPT_TYPE_DOUBLE, { .dbl = 1 }, 0, 1, TFLAGS },
+    { "blend",     "mix of translation and original (1: translation only; super-resolution models: 1 only)", OFFSET(blend), AV_OPT_TYPE_DOUBLE, { .dbl = 1 }, 0, 1, TFLAGS },
     { "device",    "cpu, vulkan, a Vulkan device index or part of its name (default: TRANSMUTE_DEVICE, else automatic)",
                                                     OFFSET(device),     AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
     { "domains",   "multi-domain models: the target domains, comma-separated", OFFSET(domains), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, TFLAGS },
@@ -266,6 +275,34 @@ static void unpack_planar(const float *src, const AVFrame *in, AVFrame *out, int
         }
 }
 
+/* The model's planar result at scale > 1: every channel, alpha included
+ * (resized by the library); there is no blend. */
+static void unpack_planar_scaled(const float *src, AVFrame *out, int channels)
+{
+    static const int plane_of[4] = { 2, 0, 1, 3 };
+    for (int y = 0; y < out->height; y++)
+        for (int c = 0; c < channels; c++) {
+            const float *t = src + (size_t)y * out->width * channels + c;
+            float *d = (float *)(out->data[plane_of[c]] + y * out->linesize[plane_of[c]]);
+            for (int x = 0; x < out->width; x++, t += channels)
+                d[x] = *t;
+        }
+}
+
+/* A frame the timeline disables, at a super-resolution model's output size:
+ * every pixel repeated scale x scale times, so that the stream keeps one
+ * size. Works on any of the formats taken: bpp bytes a pixel in each plane. */
+static void upscale_nearest(const AVFrame *in, AVFrame *out, int scale, int planes, int bpp)
+{
+    for (int p = 0; p < planes; p++)
+        for (int y = 0; y < out->height; y++) {
+            const uint8_t *src = in->data[p] + (y / scale) * in->linesize[p];
+            uint8_t *dst = out->data[p] + y * out->linesize[p];
+            for (int x = 0; x < out->width; x++)
+                memcpy(dst + x * bpp, src + (x / scale) * bpp, bpp);
+        }
+}
+
 /* Interleaved output mixed in place with the original: R, G and B; alpha,
  * copied by the library, stays. */
 static void mix_packed(const AVFrame *in, AVFrame *out, int channels, tm_sample_type type,
@@ -302,7 +339,10 @@ static void translate_job(TransmuteContext *s, TransmuteJob *j)
         .width = j->in->width, .height = j->in->height,
         .channels = s->channels, .type = s->type,
     };
-    struct tm_image out = in;
+    struct tm_image out = {
+        .width = in.width * s->scale, .height = in.height * s->scale,
+        .channels = s->channels, .type = s->type,
+    };
     struct tm_translate_params p = {
         .cancel = &s->cancel,
         .label = j->label,
@@ -311,8 +351,9 @@ static void translate_job(TransmuteContext *s, TransmuteJob *j)
         .smoothing = j->smoothing,
     };
     if (is_planar(s)) {
-        /* In place in the interleaved copy. */
-        in.data = out.data = j->packed;
+        /* In place in the interleaved copy at scale 1. */
+        in.data = j->packed;
+        out.data = s->scale == 1 ? j->packed : j->packed_out;
         in.stride = out.stride = 0;
     } else {
         out.data = j->out->data[0];
@@ -340,7 +381,7 @@ static void *worker(void *arg)
             break;
         j = &s->jobs[s->done % QUEUE_SIZE];
         pthread_mutex_unlock(&s->lock);
-        if (j->out)
+        if (j->run)
             translate_job(s, j);
         pthread_mutex_lock(&s->lock);
         s->done++;
@@ -352,16 +393,42 @@ static void *worker(void *arg)
 
 /* ---- The filter thread ------------------------------------------------- */
 
+/* The output size of a w x h input: the model's scale times it, or an
+ * error when that is more than a frame can be. */
+static int scaled_size(AVFilterContext *ctx, int w, int h, int *out_w, int *out_h)
+{
+    TransmuteContext *s = ctx->priv;
+
+    if (w > INT_MAX / s->scale || h > INT_MAX / s->scale ||
+        av_image_check_size(w * s->scale, h * s->scale, 0, NULL) < 0) {
+        av_log(ctx, AV_LOG_ERROR, "a %dx model would make %"PRId64"x%"PRId64" frames from %dx%d ones: "
+               "too large\n", s->scale, (int64_t)w * s->scale, (int64_t)h * s->scale, w, h);
+        return AVERROR(EINVAL);
+    }
+    *out_w = w * s->scale;
+    *out_h = h * s->scale;
+    return 0;
+}
+
+/* A new output frame for in, scale times its size, with its properties. */
+static int new_output(AVFilterContext *ctx, TransmuteJob *j, AVFrame *in)
+{
+    int w, h, ret;
+
+    if ((ret = scaled_size(ctx, in->width, in->height, &w, &h)) < 0)
+        return ret;
+    if (!(j->out = ff_get_video_buffer(ctx->outputs[0], w, h)))
+        return AVERROR(ENOMEM);
+    return av_frame_copy_props(j->out, in);
+}
+
 /* Fills job j for frame in: its output frame and what the worker reads. */
 static int prepare(AVFilterContext *ctx, TransmuteJob *j, AVFrame *in)
 {
     TransmuteContext *s = ctx->priv;
     int ret;
 
-    j->out = ff_get_video_buffer(ctx->outputs[0], in->width, in->height);
-    if (!j->out)
-        return AVERROR(ENOMEM);
-    if ((ret = av_frame_copy_props(j->out, in)) < 0)
+    if ((ret = new_output(ctx, j, in)) < 0)
         return ret;
     if (s->label)
         memcpy(j->label, s->label, s->info->label_size * sizeof(*s->label));
@@ -369,12 +436,32 @@ static int prepare(AVFilterContext *ctx, TransmuteJob *j, AVFrame *in)
     j->smoothing = s->stats == STATS_SMOOTH ? s->smoothing : 0;
     j->reset_stats = j->smoothing > 0 && is_scene_cut(s, in);
     if (is_planar(s)) {
-        av_fast_malloc(&j->packed, &j->packed_size,
-                       (size_t)in->width * in->height * s->channels * sizeof(float));
+        size_t n = (size_t)in->width * in->height * s->channels * sizeof(float);
+        av_fast_malloc(&j->packed, &j->packed_size, n);
         if (!j->packed)
             return AVERROR(ENOMEM);
+        if (s->scale > 1) {
+            av_fast_malloc(&j->packed_out, &j->packed_out_size, n * s->scale * s->scale);
+            if (!j->packed_out)
+                return AVERROR(ENOMEM);
+        }
         pack_planar(in, j->packed, s->channels);
     }
+    return 0;
+}
+
+/* A frame that is not translated: as it is, or at a super-resolution
+ * model's size by pixel repetition. */
+static int pass_through(AVFilterContext *ctx, TransmuteJob *j, AVFrame *in)
+{
+    TransmuteContext *s = ctx->priv;
+    int ret;
+
+    if (s->scale == 1)
+        return 0;
+    if ((ret = new_output(ctx, j, in)) < 0)
+        return ret;
+    upscale_nearest(in, j->out, s->scale, av_pix_fmt_count_planes(in->format), s->desc->comp[0].step);
     return 0;
 }
 
@@ -393,7 +480,8 @@ static int submit(AVFilterContext *ctx, AVFrame *in)
         goto fail;
     }
     /* Timeline off or blend 0: the frame as it is, without the work. */
-    if (!ctx->is_disabled && s->blend > 0 && (ret = prepare(ctx, j, in)) < 0)
+    j->run = !ctx->is_disabled && s->blend > 0;
+    if ((ret = j->run ? prepare(ctx, j, in) : pass_through(ctx, j, in)) < 0)
         goto fail;
     pthread_mutex_lock(&s->lock);
     s->submitted++;
@@ -428,9 +516,11 @@ static int take_oldest(AVFilterContext *ctx, AVFrame **frame)
     pthread_mutex_unlock(&s->lock);
     s->taken++;
 
-    if (!j->out) {
-        *frame = j->in;
-        j->in = NULL;
+    if (!j->run) {
+        *frame = j->out ? j->out : j->in;
+        if (j->out)
+            av_frame_free(&j->in);
+        j->in = j->out = NULL;
         return 0;
     }
     if (j->status != TM_OK) {
@@ -439,7 +529,9 @@ static int take_oldest(AVFilterContext *ctx, AVFrame **frame)
         av_frame_free(&j->out);
         return averror(j->status);
     }
-    if (is_planar(s))
+    if (is_planar(s) && s->scale > 1)
+        unpack_planar_scaled(j->packed_out, j->out, s->channels);
+    else if (is_planar(s))
         unpack_planar(j->packed, j->in, j->out, s->channels, j->blend);
     else if (j->blend < 1)
         mix_packed(j->in, j->out, s->channels, s->type, j->blend);
@@ -501,6 +593,38 @@ static int config_input(AVFilterLink *inlink)
     return 0;
 }
 
+/* The output is the model's scale times the input; pixels keep their
+ * shape (the sample aspect ratio stays). */
+static int config_output(AVFilterLink *outlink)
+{
+    AVFilterContext *ctx = outlink->src;
+    TransmuteContext *s = ctx->priv;
+    AVFilterLink *inlink = ctx->inputs[0];
+    int ret;
+
+    if ((ret = scaled_size(ctx, inlink->w, inlink->h, &outlink->w, &outlink->h)) < 0)
+        return ret;
+    outlink->sample_aspect_ratio = inlink->sample_aspect_ratio;
+    if (s->scale > 1)
+        av_log(ctx, AV_LOG_VERBOSE, "%dx super-resolution: %dx%d to %dx%d\n", s->scale,
+               inlink->w, inlink->h, outlink->w, outlink->h);
+    return 0;
+}
+
+/* Mixing needs the input at the output's size: a super-resolution model
+ * takes blend 1 only. */
+static int check_blend(AVFilterContext *ctx, double blend)
+{
+    TransmuteContext *s = ctx->priv;
+
+    if (s->scale == 1 || blend == 1)
+        return 0;
+    av_log(ctx, AV_LOG_ERROR, "model '%s' is a %dx super-resolution model: blend must be 1 "
+           "(the input frame has another size to mix with), not %g\n", s->model_path, s->scale,
+           blend);
+    return AVERROR(EINVAL);
+}
+
 static int alloc_labels(TransmuteContext *s)
 {
     if (!s->info->label_size)
@@ -542,6 +666,7 @@ static int load_model(AVFilterContext *ctx)
         return averror(st);
     }
     s->info = tm_model_info(s->model);
+    s->scale = s->info->scale;
     if (s->info->input_nc != 3) {
         av_log(ctx, AV_LOG_ERROR, "model '%s' takes %d-channel images: the filter runs RGB models\n",
                s->model_path, s->info->input_nc);
@@ -557,8 +682,8 @@ static av_cold int init(AVFilterContext *ctx)
     TransmuteContext *s = ctx->priv;
     int ret;
 
-    if ((ret = load_model(ctx)) < 0 || (ret = alloc_labels(s)) < 0 ||
-        (ret = make_label(ctx, s->domains, s->label)) < 0)
+    if ((ret = load_model(ctx)) < 0 || (ret = check_blend(ctx, s->blend)) < 0 ||
+        (ret = alloc_labels(s)) < 0 || (ret = make_label(ctx, s->domains, s->label)) < 0)
         return ret;
 
     pthread_mutex_init(&s->lock, NULL);
@@ -595,6 +720,7 @@ static av_cold void uninit(AVFilterContext *ctx)
         av_frame_free(&s->jobs[i].in);
         av_frame_free(&s->jobs[i].out);
         av_freep(&s->jobs[i].packed);
+        av_freep(&s->jobs[i].packed_out);
         av_freep(&s->jobs[i].label);
     }
     av_frame_free(&s->prev);
@@ -623,12 +749,27 @@ static int set_domains(AVFilterContext *ctx, const char *domains)
     return ret;
 }
 
+/* A new blend; one a super-resolution model cannot take is an error and
+ * the old value stays. */
+static int set_blend(AVFilterContext *ctx, const char *args, char *res, int res_len, int flags)
+{
+    TransmuteContext *s = ctx->priv;
+    double old = s->blend;
+    int ret = ff_filter_process_command(ctx, "blend", args, res, res_len, flags);
+
+    if (ret >= 0 && (ret = check_blend(ctx, s->blend)) < 0)
+        s->blend = old;
+    return ret;
+}
+
 /* Every change applies from the next frame that comes in. */
 static int process_command(AVFilterContext *ctx, const char *cmd, const char *args,
                            char *res, int res_len, int flags)
 {
     if (!strcmp(cmd, "domains"))
         return set_domains(ctx, args);
+    if (!strcmp(cmd, "blend"))
+        return set_blend(ctx, args, res, res_len, flags);
     return ff_filter_process_command(ctx, cmd, args, res, res_len, flags);
 }
 
@@ -642,14 +783,15 @@ static const AVFilterPad transmute_inputs[] = {
 
 static const AVFilterPad transmute_outputs[] = {
     {
-        .name = "default",
-        .type = AVMEDIA_TYPE_VIDEO,
+        .name         = "default",
+        .type         = AVMEDIA_TYPE_VIDEO,
+        .config_props = config_output,
     },
 };
 
 const AVFilter ff_vf_transmute = {
     .name            = "transmute",
-    .description     = NULL_IF_CONFIG_SMALL("Translate images with a GAN generator (libtransmute)."),
+    .description     = NULL_IF_CONFIG_SMALL("Translate images with a GAN generator, or upscale them with a super-resolution network (libtransmute)."),
     .priv_size       = sizeof(TransmuteContext),
     .priv_class      = &transmute_class,
     .init            = init,

@@ -141,6 +141,19 @@ static bool load(struct video *v)
     return true;
 }
 
+/* A frei0r filter's output has its input's size: a model that changes the
+ * size (super-resolution) cannot run here. */
+static bool keeps_size(struct video *v)
+{
+    int sc = tm_model_info(v->model)->scale;
+    if (sc == 1)
+        return true;
+    fail(v, "model '%s' is a %dx super-resolution model; frei0r cannot change the frame size: "
+            "use the native FFmpeg filter (-vf transmute=model=...) or the CLI (transmute "
+            "translate)", v->model_path, sc);
+    return false;
+}
+
 /* "A, B, C": the model's domains, for messages. */
 static void list_domains(const struct tm_model_info *mi, char *buf, size_t len)
 {
@@ -213,7 +226,8 @@ static void mix(const uint8_t *in, uint8_t *out, int width, int height, size_t s
 static bool translate(struct video *v, const struct video_settings *s, const uint8_t *in,
                       uint8_t *out, int width, int height, size_t stride)
 {
-    if (v->failed || (!v->model && !load(v)) || (!v->label_made && !make_label(v)))
+    if (v->failed || (!v->model && !load(v)) || !keeps_size(v) ||
+        (!v->label_made && !make_label(v)))
         return false;
     /* The core does not write its input. */
     struct tm_image src = {(void *)in, width, height, 4, TM_U8, stride};

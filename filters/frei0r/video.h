@@ -6,8 +6,9 @@
  * Nothing is loaded until the first frame, so that hosts may construct the
  * filter just to probe it. The device and model are (re)created when the
  * settings name another model file or device. A failure (no or bad model,
- * no device, bad domains, a failed translation) is printed once on stderr,
- * and the frames pass through unchanged until a setting changes.
+ * no device, bad domains, a super-resolution model, which would change the
+ * frame size, a failed translation) is printed once on stderr, and the
+ * frames pass through unchanged until a setting changes.
  */
 #ifndef TRANSMUTE_FREI0R_VIDEO_H
 #define TRANSMUTE_FREI0R_VIDEO_H

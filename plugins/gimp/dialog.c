@@ -27,7 +27,14 @@ struct dialog {
     int n_devices;
     char custom_device[256]; /* a selector from the last values that lists no device */
     GtkWidget *window, *preview, *combo, *chooser, *info, *domain_frame, *domains, *hint;
+    GtkWidget *outputs[3];   /* the output-mode radio buttons, by enum output_mode */
+    GtkObject *blend;        /* the blend scale entry's adjustment */
 };
+
+static int model_scale(const struct dialog *d)
+{
+    return d->engine ? engine_info(d->engine)->scale : 1;
+}
 
 /* ---- state ---------------------------------------------------------------- */
 
@@ -45,6 +52,22 @@ static gboolean ready(struct dialog *d, char *msg, size_t len)
     return engine_check_domains(d->engine, d->v->domains, msg, len);
 }
 
+/* ready, and an output mode the model can take here (as gimp2.c's
+ * check_scaled: a scaling model changes the whole layer, so no selection).
+ * The preview does not depend on this. */
+static gboolean can_apply(struct dialog *d, char *msg, size_t len)
+{
+    if (!ready(d, msg, len))
+        return FALSE;
+    if (model_scale(d) > 1 && d->v->output == OUTPUT_REPLACE &&
+        !gimp_selection_is_empty(gimp_item_get_image(d->drawable))) {
+        g_snprintf(msg, len, "A %dx model scales the whole layer: remove the selection "
+                             "(Select > None), or choose a new image.", model_scale(d));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static void set_hint(struct dialog *d, const char *msg)
 {
     char *markup = g_markup_printf_escaped("<span foreground=\"#b00000\">%s</span>", msg);
@@ -52,23 +75,32 @@ static void set_hint(struct dialog *d, const char *msg)
     g_free(markup);
 }
 
-/* After any change: OK's sensitivity, the hint, the preview. */
-static void refresh(struct dialog *d)
+/* OK's sensitivity and the hint. */
+static void update_ok(struct dialog *d)
 {
     char msg[1024] = "";
-    gboolean ok = ready(d, msg, sizeof msg);
+    gboolean ok = can_apply(d, msg, sizeof msg);
     gtk_dialog_set_response_sensitive(GTK_DIALOG(d->window), GTK_RESPONSE_OK, ok);
     set_hint(d, ok ? "" : msg);
+}
+
+/* After any change that the result depends on: also the preview. */
+static void refresh(struct dialog *d)
+{
+    update_ok(d);
     gimp_preview_invalidate(GIMP_PREVIEW(d->preview));
 }
 
 static const char *arch_name(const char *arch)
 {
-    if (!strcmp(arch, "resnet"))
-        return "CycleGAN ResNet";
-    if (!strcmp(arch, "unet"))
-        return "pix2pix U-Net";
-    return !strcmp(arch, "stargan") ? "StarGAN" : arch;
+    static const char *const names[][2] = {
+        {"resnet", "CycleGAN ResNet"}, {"unet", "pix2pix U-Net"}, {"stargan", "StarGAN"},
+        {"rrdbnet", "ESRGAN RRDBNet"}, {"srresnet", "SRGAN SRResNet"}, {"graph", "layer graph"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+        if (!strcmp(arch, names[i][0]))
+            return names[i][1];
+    return arch;
 }
 
 static void show_info(struct dialog *d)
@@ -83,12 +115,15 @@ static void show_info(struct dialog *d)
                     : mi->n_groups ? g_strdup_printf("\n%d target domains in %d datasets",
                                                      mi->n_domains, mi->n_groups)
                                    : g_strdup_printf("\n%d target domains", mi->n_domains);
+    char *kind = mi->scale > 1 ? g_strdup_printf("%dx super-resolution network", mi->scale)
+                               : g_strdup("generator");
     char *markup = g_markup_printf_escaped(
-        "<b>%s</b>\n%s%s%s generator, %d to %d channels, %.2f M parameters%s\nRuns on: %s",
-        engine_name(d->engine), desc, *desc ? "\n" : "", arch_name(mi->arch), mi->input_nc,
+        "<b>%s</b>\n%s%s%s %s, %d to %d channels, %.2f M parameters%s\nRuns on: %s",
+        engine_name(d->engine), desc, *desc ? "\n" : "", arch_name(mi->arch), kind, mi->input_nc,
         mi->output_nc, (double)mi->n_params / 1e6, domains, engine_device_name(d->engine));
     gtk_label_set_markup(GTK_LABEL(d->info), markup);
     g_free(markup);
+    g_free(kind);
     g_free(domains);
 }
 
@@ -115,6 +150,32 @@ static void show_domains(struct dialog *d)
     gtk_widget_show(d->domain_frame);
 }
 
+static void set_output_label(struct dialog *d, int mode, const char *text)
+{
+    gtk_button_set_label(GTK_BUTTON(d->outputs[mode]), text);
+    gtk_button_set_use_underline(GTK_BUTTON(d->outputs[mode]), TRUE);
+}
+
+/* The output modes and the blend a model of this scale can take: a
+ * super-resolution model scales the layer or makes a new image, and has
+ * nothing of its size to blend with (blend 1, insensitive). */
+static void show_scale(struct dialog *d)
+{
+    int sc = model_scale(d);
+    char *scaled = g_strdup_printf("_Scale the whole layer %dx", sc);
+    char *image = g_strdup_printf("New _image, %dx the layer (the selection)", sc);
+    set_output_label(d, OUTPUT_REPLACE, sc > 1 ? scaled : "_Replace the layer (the selection)");
+    set_output_label(d, OUTPUT_NEW_IMAGE, sc > 1 ? image : "New _image of the layer (the selection)");
+    g_free(scaled);
+    g_free(image);
+    gtk_widget_set_sensitive(d->outputs[OUTPUT_NEW_LAYER], sc == 1);
+    if (sc > 1 && d->v->output == OUTPUT_NEW_LAYER)
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d->outputs[OUTPUT_NEW_IMAGE]), TRUE);
+    if (sc > 1)
+        gtk_adjustment_set_value(GTK_ADJUSTMENT(d->blend), 1.0);
+    gimp_scale_entry_set_sensitive(d->blend, sc == 1);
+}
+
 /* (Re)loads v->model on v->device. */
 static void load_model(struct dialog *d)
 {
@@ -125,6 +186,7 @@ static void load_model(struct dialog *d)
                                                    d->error, sizeof d->error);
     show_info(d);
     show_domains(d);
+    show_scale(d);
     refresh(d);
 }
 
@@ -137,6 +199,19 @@ static const Babl *preview_format(gint32 drawable)
     if (gimp_drawable_is_gray(drawable))
         return babl_format(alpha ? "Y'A u8" : "Y' u8");
     return babl_format(alpha ? "R'G'B'A u8" : "R'G'B' u8");
+}
+
+/* The part of the visible area r that fills the preview once translated:
+ * r itself, or for a model of scale s its middle 1/s, whose result at the
+ * new scale is r's size (the preview zooms in on the detail the model adds). */
+static GeglRectangle preview_source(const GeglRectangle *r, int scale)
+{
+    GeglRectangle q = *r;
+    q.width = (r->width + scale - 1) / scale;
+    q.height = (r->height + scale - 1) / scale;
+    q.x += (r->width - q.width) / 2;
+    q.y += (r->height - q.height) / 2;
+    return q;
 }
 
 /* Translates the previewed area alone: its norm statistics are the area's,
@@ -154,16 +229,24 @@ static void draw_preview(GimpPreview *preview, struct dialog *d)
         gimp_preview_draw(preview); /* the original */
         return;
     }
-    if (region_translate(d->engine, d->drawable, &r, d->v, NULL, NULL, &px, &channels, msg,
+    int sc = model_scale(d);
+    GeglRectangle q = preview_source(&r, sc);
+    if (region_translate(d->engine, d->drawable, &q, d->v, NULL, NULL, &px, &channels, msg,
                          sizeof msg) != TM_OK) {
         set_hint(d, msg);
         gimp_preview_draw(preview);
         return;
     }
+    /* The result's rows are q.width * sc pixels, at least r.width: its
+     * top-left r.width x r.height is drawn. */
     const Babl *fmt = preview_format(d->drawable);
+    const Babl *fish = babl_fish(region_format(channels), fmt);
     int bpp = babl_format_get_bytes_per_pixel(fmt);
     guchar *buf = g_new(guchar, (gsize)r.width * (gsize)r.height * (gsize)bpp);
-    babl_process(babl_fish(region_format(channels), fmt), px, buf, (long)r.width * r.height);
+    gsize row = (gsize)q.width * (gsize)sc * (gsize)channels;
+    for (int y = 0; y < r.height; y++)
+        babl_process(fish, px + (gsize)y * row, buf + (gsize)y * (gsize)r.width * (gsize)bpp,
+                     r.width);
     gimp_preview_draw_buffer(preview, buf, r.width * bpp);
     g_free(buf);
     g_free(px);
@@ -305,7 +388,9 @@ static GtkWidget *settings(struct dialog *d)
     gtk_table_set_row_spacings(GTK_TABLE(table), 6);
     GtkObject *blend = gimp_scale_entry_new(GTK_TABLE(table), 0, 0, "_Blend:", 150, 6, d->v->blend,
                                             0.0, 1.0, 0.01, 0.1, 2, TRUE, 0, 0,
-                                            "1: the translation, 0: the original", NULL);
+                                            "1: the translation, 0: the original (1 only for "
+                                            "a super-resolution model)", NULL);
+    d->blend = blend;
     g_signal_connect(blend, "value-changed", G_CALLBACK(gimp_double_adjustment_update),
                      &d->v->blend);
     g_signal_connect_swapped(blend, "value-changed", G_CALLBACK(gimp_preview_invalidate),
@@ -315,12 +400,19 @@ static GtkWidget *settings(struct dialog *d)
     return table;
 }
 
+/* The labels are show_scale's: they depend on the model. */
 static GtkWidget *output_choice(struct dialog *d)
 {
-    return gimp_int_radio_group_new(TRUE, "Output", G_CALLBACK(gimp_radio_button_update),
-                                    &d->v->output, d->v->output,
-                                    "_Replace the layer (the selection)", OUTPUT_REPLACE, NULL,
-                                    "Add a _new layer above it", OUTPUT_NEW_LAYER, NULL, NULL);
+    GtkWidget *frame = gimp_int_radio_group_new(
+        TRUE, "Output", G_CALLBACK(gimp_radio_button_update), &d->v->output, d->v->output,
+        "_Replace the layer (the selection)", OUTPUT_REPLACE, &d->outputs[OUTPUT_REPLACE],
+        "Add a _new layer above it", OUTPUT_NEW_LAYER, &d->outputs[OUTPUT_NEW_LAYER],
+        "New _image", OUTPUT_NEW_IMAGE, &d->outputs[OUTPUT_NEW_IMAGE], NULL);
+    /* After gimp_radio_button_update has stored the choice: whether OK may
+     * be pressed depends on it (a selection with a scaling model). */
+    for (int i = 0; i < 3; i++)
+        g_signal_connect_swapped(d->outputs[i], "toggled", G_CALLBACK(update_ok), d);
+    return frame;
 }
 
 /* ---- window --------------------------------------------------------------- */

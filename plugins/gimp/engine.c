@@ -192,15 +192,37 @@ static void mix(const float *orig, float *out, size_t n, int channels, float ble
         }
 }
 
+/* Mixing needs the original at the result's size: a model that changes
+ * the size takes blend 1 only. */
+static bool check_blend(const struct engine *e, double blend, char *err, size_t errlen)
+{
+    int sc = engine_info(e)->scale;
+    if (sc == 1 || blend >= 1.0)
+        return true;
+    snprintf(err, errlen, "model '%s' is a %dx super-resolution model: blend must be 1 (the "
+                          "original has another size to mix with)", e->name, sc);
+    return false;
+}
+
 static tm_status run(struct engine *e, const struct engine_job *job, const float *label,
                      char *err, size_t errlen)
 {
+    int sc = engine_info(e)->scale;
+    if (!check_blend(e, job->blend, err, errlen))
+        return TM_ERR_INVALID;
     size_t n = (size_t)job->width * (size_t)job->height;
-    memcpy(job->out, job->in, n * (size_t)job->channels * sizeof(float));
-    clamp_colors(job->out, n, job->channels);
-    /* In place: the clamped copy is the network's input; job->in stays the
+    /* The network reads a clamped copy: job->out itself at scale 1 (then
+     * translated in place), else a buffer of its own; job->in stays the
      * original for the blend. */
-    struct tm_image img = {job->out, job->width, job->height, job->channels, TM_F32, 0};
+    float *src = sc == 1 ? job->out : malloc(n * (size_t)job->channels * sizeof(float));
+    if (!src) {
+        snprintf(err, errlen, "out of memory for a %dx%d region", job->width, job->height);
+        return TM_ERR_NOMEM;
+    }
+    memcpy(src, job->in, n * (size_t)job->channels * sizeof(float));
+    clamp_colors(src, n, job->channels);
+    struct tm_image img = {src, job->width, job->height, job->channels, TM_F32, 0};
+    struct tm_image res = {job->out, job->width * sc, job->height * sc, job->channels, TM_F32, 0};
     struct tm_translate_params p = {
         .progress = job->progress,
         .progress_priv = job->progress_priv,
@@ -209,7 +231,9 @@ static tm_status run(struct engine *e, const struct engine_job *job, const float
         .label_size = label ? engine_info(e)->label_size : 0,
         .tile = 0, /* automatic: tiles only where device memory needs it */
     };
-    tm_status s = tm_translate(e->model, &img, &img, &p);
+    tm_status s = tm_translate(e->model, &img, &res, &p);
+    if (src != job->out)
+        free(src);
     if (s) {
         snprintf(err, errlen, "%s", tm_ctx_error(e->ctx));
         return s;

@@ -43,18 +43,22 @@ bool engine_check_domains(struct engine *e, const char *domains, char *err, size
 
 struct engine_job {
     const float *in;     /* width x height pixels of `channels` floats, 0..1, alpha last */
-    float *out;          /* same layout; distinct from in */
+    float *out;          /* the same layout, scale times wider and higher (scale: the
+                          * model's, engine_info()->scale); distinct from in */
     int width, height;
     int channels;        /* from engine_layer_channels */
     const char *domains; /* as engine_check_domains */
-    double blend;        /* 1: the translation, 0: the original, between: a mix */
+    double blend;        /* 1: the translation, 0: the original, between: a mix; a
+                          * model of scale > 1 takes 1 only (the original has
+                          * another size) */
     tm_progress_fn progress; /* 0..1 as work proceeds; false cancels; may be NULL */
     void *progress_priv;
     const volatile int *cancel; /* non-zero cancels; may be NULL */
 };
 
 /* Translates job->in into job->out and mixes it with the original by
- * job->blend; alpha is copied. Runs the core's automatic tiling (exact,
+ * job->blend; alpha is copied (bilinearly resized by a model of scale > 1,
+ * which refuses a blend below 1). Runs the core's automatic tiling (exact,
  * whole-image statistics). On failure err holds a one-line message;
  * TM_ERR_CANCELLED when the progress callback or the flag cancelled. */
 tm_status engine_translate(struct engine *e, const struct engine_job *job, char *err,

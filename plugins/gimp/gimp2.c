@@ -1,9 +1,11 @@
 /*
  * gimp2.c: the GIMP 2.10 host. Registers plug-in-transmute, takes its
  * parameters in each run mode, and replaces the drawable's selection (or a
- * copy of the layer above it) with the translation as one undo step. The
- * model is loaded and run before anything is written, so a failure leaves
- * the image untouched and returns its message to the caller.
+ * copy of the layer above it) with the translation as one undo step, or
+ * opens the result as a new image. A super-resolution model (scale > 1)
+ * scales the whole layer instead, or makes the new image. The model is
+ * loaded and run before anything is written, so a failure leaves the image
+ * untouched and returns its message to the caller.
  */
 #include <libgimp/gimp.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "values.h"
 
 #define N_PARAMS 8
+#define N_RETURNS 1
 
 static void query(void);
 static void run(const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals,
@@ -33,19 +36,28 @@ static void query(void)
         {GIMP_PDB_DRAWABLE, "drawable", "Input drawable"},
         {GIMP_PDB_STRING, "model", "Model file (.safetensors)"},
         {GIMP_PDB_FLOAT, "blend", "Mix with the original, 0..1: 1 the translation, 0 the original"},
-        {GIMP_PDB_INT32, "output-mode", "{ REPLACE (0), NEW-LAYER (1) }"},
+        {GIMP_PDB_INT32, "output-mode",
+         "{ REPLACE (0), NEW-LAYER (1), NEW-IMAGE (2) }; super-resolution models: 0 scales "
+         "the whole layer by the model's factor, 1 is refused"},
         {GIMP_PDB_STRING, "domains",
          "Multi-domain (StarGAN) models: target domains, comma-separated; \"\" for other models"},
         {GIMP_PDB_STRING, "device",
          "\"\" automatic, \"cpu\", \"vulkan\", a Vulkan device index or part of its name"},
     };
+    static const GimpParamDef rets[N_RETURNS] = {
+        {GIMP_PDB_IMAGE, "new-image", "The image output-mode 2 made; -1 in the other modes"},
+    };
     gimp_install_procedure(
-        PLUG_PROC, "Translate the image with a GAN generator (CycleGAN, pix2pix, StarGAN)",
-        "Runs an image-to-image generator stored as a Transmute .safetensors model on the "
-        "selection (its bounding box is what the model sees) and replaces it, or adds the "
-        "result as a new layer above. Alpha is kept.",
+        PLUG_PROC,
+        "Translate the image with a GAN generator (CycleGAN, pix2pix, StarGAN), or upscale it "
+        "with a super-resolution network",
+        "Runs a Transmute .safetensors model on the selection (its bounding box is what the "
+        "model sees) and replaces it, adds the result as a new layer above, or opens it as a "
+        "new image. A super-resolution model (output larger than its input) scales the whole "
+        "layer by its factor (the canvas grows to hold it), or makes a new image of the "
+        "selection upscaled. Alpha is kept (resized with the image).",
         "Transmute", "MIT", "2026", "Transmute (GAN translation)...", "RGB*, GRAY*",
-        GIMP_PLUGIN, N_PARAMS, 0, args, NULL);
+        GIMP_PLUGIN, N_PARAMS, N_RETURNS, args, rets);
     gimp_plugin_menu_register(PLUG_PROC, "<Image>/Filters/Generic");
 }
 
@@ -71,8 +83,10 @@ static GimpPDBStatusType from_params(gint nparams, const GimpParam *param, struc
         snprintf(err, errlen, "blend must be 0..1, not %g", v->blend);
         return GIMP_PDB_CALLING_ERROR;
     }
-    if (v->output != OUTPUT_REPLACE && v->output != OUTPUT_NEW_LAYER) {
-        snprintf(err, errlen, "output-mode must be 0 (replace) or 1 (new layer), not %d", v->output);
+    if (v->output != OUTPUT_REPLACE && v->output != OUTPUT_NEW_LAYER &&
+        v->output != OUTPUT_NEW_IMAGE) {
+        snprintf(err, errlen, "output-mode must be 0 (replace), 1 (new layer) or 2 (new image), "
+                              "not %d", v->output);
         return GIMP_PDB_CALLING_ERROR;
     }
     if (!copy_string(v->model, sizeof v->model, param[3].data.d_string, "model path", err, errlen) ||
@@ -159,18 +173,140 @@ static gint32 add_layer(gint32 image, gint32 layer, const char *model_name)
     return copy;
 }
 
-static void store(gint32 image, gint32 drawable, const struct plug_values *v, const char *name,
-                  const GeglRectangle *rect, int channels, const float *px)
+/* What a super-resolution model can do with the drawable: scale a whole
+ * layer (a selection cannot be kept: it would stay at the old scale), or
+ * make a new image. Checked with the model loaded, before any work. */
+static gboolean check_scaled(gint32 image, gint32 drawable, int output,
+                             const struct engine *e, char *err, size_t errlen)
 {
+    int sc = engine_info(e)->scale;
+    const char *m = engine_name(e);
+    if (sc == 1 || output == OUTPUT_NEW_IMAGE)
+        return TRUE;
+    if (output == OUTPUT_NEW_LAYER)
+        snprintf(err, errlen, "model '%s' is a %dx super-resolution model: its result does not "
+                 "fit a new layer of the same size; choose output-mode 0 (scale the layer) or "
+                 "2 (new image)", m, sc);
+    else if (!gimp_item_is_layer(drawable))
+        snprintf(err, errlen, "model '%s' is a %dx super-resolution model: it scales a layer, "
+                 "not a channel or mask; choose output-mode 2 (new image)", m, sc);
+    else if (!gimp_selection_is_empty(image))
+        snprintf(err, errlen, "model '%s' is a %dx super-resolution model: it scales the whole "
+                 "layer and cannot keep to a selection; remove the selection (Select > None), "
+                 "or choose output-mode 2 (new image) to upscale the selection alone", m, sc);
+    else if (gimp_item_get_lock_position(drawable))
+        snprintf(err, errlen, "model '%s' would scale the layer, whose position and size are "
+                 "locked", m);
+    else if ((gint64)gimp_drawable_width(drawable) * sc > GIMP_MAX_IMAGE_SIZE ||
+             (gint64)gimp_drawable_height(drawable) * sc > GIMP_MAX_IMAGE_SIZE)
+        snprintf(err, errlen, "model '%s' would make the layer larger than GIMP's limit of %d "
+                 "pixels a side", m, GIMP_MAX_IMAGE_SIZE);
+    else
+        return TRUE;
+    return FALSE;
+}
+
+/* Grows the canvas right and down (nothing moves) to hold the layer. */
+static void grow_canvas(gint32 image, gint32 layer)
+{
+    gint ox, oy;
+    gimp_drawable_offsets(layer, &ox, &oy);
+    gint w = gimp_image_width(image), h = gimp_image_height(image);
+    gint need_w = MAX(w, ox + gimp_drawable_width(layer));
+    gint need_h = MAX(h, oy + gimp_drawable_height(layer));
+    if (need_w > w || need_h > h)
+        gimp_image_resize(image, need_w, need_h, 0, 0);
+}
+
+/* The whole layer scale times larger, its offsets too (scaled from the
+ * image's origin, as Image > Scale Image places layers), then filled with
+ * the result. The resampling only matters for a layer mask: the pixels are
+ * all overwritten. */
+static void store_scaled(gint32 image, gint32 layer, int scale, const GeglRectangle *rect,
+                         int channels, const float *px)
+{
+    GeglRectangle all = {0, 0, rect->width * scale, rect->height * scale};
     gimp_image_undo_group_start(image);
-    gint32 target = v->output == OUTPUT_NEW_LAYER ? add_layer(image, drawable, name) : drawable;
-    region_write(target, rect, channels, px);
+    gimp_context_push();
+    gimp_context_set_interpolation(GIMP_INTERPOLATION_LINEAR);
+    gimp_layer_scale(layer, all.width, all.height, FALSE);
+    gimp_context_pop();
+    grow_canvas(image, layer);
+    region_write(layer, &all, channels, px);
     gimp_image_undo_group_end(image);
 }
 
-static GimpPDBStatusType apply(gint32 image, gint32 drawable, const struct plug_values *v,
-                               char *err, size_t errlen)
+/* The new image's layer type: the drawable's colour model, with alpha when
+ * it has some. */
+static GimpImageType new_layer_type(gint32 drawable)
 {
+    gboolean alpha = gimp_drawable_has_alpha(drawable);
+    if (gimp_drawable_is_gray(drawable))
+        return alpha ? GIMP_GRAYA_IMAGE : GIMP_GRAY_IMAGE;
+    return alpha ? GIMP_RGBA_IMAGE : GIMP_RGB_IMAGE;
+}
+
+/* A new image of the result (the source image is not touched): the
+ * source's precision, resolution and colour profile, as the pixels are in
+ * its colour space. Shown in a display when display is set; returns its ID. */
+static gint32 store_new_image(gint32 image, gint32 drawable, const char *name,
+                              const GeglRectangle *rect, int scale, int channels,
+                              const float *px, gboolean display)
+{
+    gint w = rect->width * scale, h = rect->height * scale;
+    gint32 img = gimp_image_new_with_precision(w, h, gimp_drawable_is_gray(drawable) ? GIMP_GRAY
+                                                                                   : GIMP_RGB,
+                                               gimp_image_get_precision(image));
+    gimp_image_undo_disable(img);
+    gdouble xres, yres;
+    if (gimp_image_get_resolution(image, &xres, &yres))
+        gimp_image_set_resolution(img, xres, yres);
+    GimpColorProfile *profile = gimp_image_get_color_profile(image);
+    if (profile) {
+        gimp_image_set_color_profile(img, profile);
+        g_object_unref(profile);
+    }
+    char *layer_name = g_strdup_printf("Transmute: %s", name);
+    gint32 layer = gimp_layer_new(img, layer_name, w, h, new_layer_type(drawable), 100.0,
+                                  GIMP_LAYER_MODE_NORMAL);
+    g_free(layer_name);
+    gimp_image_insert_layer(img, layer, -1, 0);
+    GeglBuffer *buf = gimp_drawable_get_buffer(layer);
+    gegl_buffer_set(buf, GEGL_RECTANGLE(0, 0, w, h), 0, region_format(channels), px,
+                    GEGL_AUTO_ROWSTRIDE);
+    g_object_unref(buf); /* flushes it to GIMP */
+    gimp_image_undo_enable(img);
+    if (display)
+        gimp_display_new(img);
+    return img;
+}
+
+/* Writes the result where v->output says; the new image's ID, or -1. */
+static gint32 store(gint32 image, gint32 drawable, const struct plug_values *v,
+                    const struct engine *e, const GeglRectangle *rect, int channels,
+                    const float *px, gboolean display)
+{
+    int sc = engine_info(e)->scale;
+    if (v->output == OUTPUT_NEW_IMAGE)
+        return store_new_image(image, drawable, engine_name(e), rect, sc, channels, px, display);
+    if (sc != 1) {
+        store_scaled(image, drawable, sc, rect, channels, px);
+        return -1;
+    }
+    gimp_image_undo_group_start(image);
+    gint32 target = v->output == OUTPUT_NEW_LAYER ? add_layer(image, drawable, engine_name(e))
+                                                  : drawable;
+    region_write(target, rect, channels, px);
+    gimp_image_undo_group_end(image);
+    return -1;
+}
+
+/* *new_image gets the image output-mode 2 made (shown when display is
+ * set), else -1. */
+static GimpPDBStatusType apply(gint32 image, gint32 drawable, const struct plug_values *v,
+                               gboolean display, gint32 *new_image, char *err, size_t errlen)
+{
+    *new_image = -1;
     if (!check_target(drawable, v->output, err, errlen))
         return GIMP_PDB_EXECUTION_ERROR;
     struct engine *e = engine_open(v->model, v->device, err, errlen);
@@ -178,14 +314,17 @@ static GimpPDBStatusType apply(gint32 image, gint32 drawable, const struct plug_
         return GIMP_PDB_EXECUTION_ERROR;
     GeglRectangle rect;
     tm_status s = TM_OK;
-    if (gimp_drawable_mask_intersect(drawable, &rect.x, &rect.y, &rect.width, &rect.height)) {
+    if (!check_scaled(image, drawable, v->output, e, err, errlen)) {
+        s = TM_ERR_INVALID;
+    } else if (gimp_drawable_mask_intersect(drawable, &rect.x, &rect.y, &rect.width,
+                                            &rect.height)) {
         gimp_progress_init_printf("Transmute: %s", engine_name(e));
         double last = 0.0;
         float *px = NULL;
         int channels = 0;
         s = region_translate(e, drawable, &rect, v, progress, &last, &px, &channels, err, errlen);
         if (!s)
-            store(image, drawable, v, engine_name(e), &rect, channels, px);
+            *new_image = store(image, drawable, v, e, &rect, channels, px, display);
         g_free(px);
     }
     engine_close(&e);
@@ -197,6 +336,7 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
 {
     static GimpParam ret[2];
     static char err[1024];
+    gint32 new_image = -1;
     struct plug_values v = PLUG_VALUES_DEFAULT;
     GimpPDBStatusType status = GIMP_PDB_CALLING_ERROR;
     GimpRunMode mode = nparams > 0 ? (GimpRunMode)param[0].data.d_int32 : GIMP_RUN_NONINTERACTIVE;
@@ -208,7 +348,8 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
     else
         status = get_values(mode, nparams, param, param[2].data.d_drawable, &v, err, sizeof err);
     if (status == GIMP_PDB_SUCCESS)
-        status = apply(param[1].data.d_image, param[2].data.d_drawable, &v, err, sizeof err);
+        status = apply(param[1].data.d_image, param[2].data.d_drawable, &v,
+                       mode != GIMP_RUN_NONINTERACTIVE, &new_image, err, sizeof err);
     if (status == GIMP_PDB_SUCCESS && mode == GIMP_RUN_INTERACTIVE)
         gimp_set_data(PLUG_PROC, &v, sizeof v);
     if (status == GIMP_PDB_SUCCESS && mode != GIMP_RUN_NONINTERACTIVE)
@@ -220,6 +361,10 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
     if (err[0]) { /* GIMP shows it, or hands it to the calling script */
         ret[1].type = GIMP_PDB_STRING;
         ret[1].data.d_string = err;
+        *nreturn_vals = 2;
+    } else if (status == GIMP_PDB_SUCCESS) {
+        ret[1].type = GIMP_PDB_IMAGE;
+        ret[1].data.d_image = new_image;
         *nreturn_vals = 2;
     }
     *return_vals = ret;

@@ -16,7 +16,8 @@ tm_status region_translate(struct engine *e, gint32 drawable, const GeglRectangl
     if (!ch)
         return TM_ERR_INVALID;
     gsize n = (gsize)rect->width * (gsize)rect->height * (gsize)ch;
-    float *in = g_try_new(float, n), *out = g_try_new(float, n);
+    gsize sc = (gsize)engine_info(e)->scale;
+    float *in = g_try_new(float, n), *out = g_try_new(float, n * sc * sc);
     if (!in || !out) {
         g_free(in);
         g_free(out);

@@ -15,8 +15,9 @@
 const Babl *region_format(int channels);
 
 /* Reads rect (drawable coordinates) and translates it with v's domains and
- * blend. On success *px holds rect's result pixels (g_free them) of
- * *channels floats each; else err holds a one-line message. */
+ * blend. On success *px holds the result (g_free it): rect's size times the
+ * model's scale on each side, *channels floats a pixel; else err holds a
+ * one-line message. */
 tm_status region_translate(struct engine *e, gint32 drawable, const GeglRectangle *rect,
                            const struct plug_values *v, tm_progress_fn progress, void *priv,
                            float **px, int *channels, char *err, size_t errlen);

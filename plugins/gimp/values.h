@@ -9,9 +9,13 @@
 #define PLUG_PROC "plug-in-transmute"
 #define PLUG_BINARY "transmute"
 
+/* With a super-resolution model (scale > 1), REPLACE scales the whole
+ * layer by the model's factor and fills it with the result; NEW_LAYER
+ * cannot hold a result of another size and is refused. */
 enum output_mode {
     OUTPUT_REPLACE = 0,   /* the drawable's pixels (its selection) */
     OUTPUT_NEW_LAYER = 1, /* a copy of the layer above it, translated */
+    OUTPUT_NEW_IMAGE = 2, /* a new image of the result of the selection's bounds */
 };
 
 struct plug_values {

@@ -185,6 +185,46 @@ for i in range(len(a)):
         sys.exit(f'frame {i} has the wrong target')
 EOF
 
+# ---- Super-resolution: a tiny random 2x model (tests/gen_sr_model.py). The
+# output frames are twice the input's size, equal to transmute translate per
+# frame; the sample aspect ratio stays; a size change mid-stream; frames the
+# timeline disables are the input with every pixel repeated 2x2.
+sr=$tmp/sr2x.safetensors
+/usr/bin/python3 "$root/tests/gen_sr_model.py" -o "$sr"
+srtx="transmute=model=$sr:device=cpu"
+ref_raw "$sr" in ref-sr.rgb rgb24
+ffq -i clip.mkv -vf "$srtx" "${raw[@]}" -pix_fmt rgb24 out-sr.rgb
+check_frames "SR 2x: rgb24 96x64 -> 192x128, as transmute translate" out-sr.rgb rgb24 ref-sr.rgb rgb24 \
+  192x128 --tol 1
+ref_raw "$sr" in-rgba ref-sr-rgba.raw rgba
+for fmt in rgba gbrapf32le; do
+  ffq -i clip-rgba.nut -vf "format=$fmt,$srtx" "${raw[@]}" -pix_fmt "$fmt" "out-sr-$fmt.raw"
+  check_frames "SR 2x: $fmt (alpha resized)" "out-sr-$fmt.raw" "$fmt" ref-sr-rgba.raw rgba 192x128
+done
+ffq -f lavfi -i "testsrc2=size=96x64:rate=25:sar=2/3,trim=end_frame=2" -vf "$srtx" -c:v ffv1 sr-sar.nut
+got=$("$fp" -v error -select_streams v -show_entries stream=width,height,sample_aspect_ratio -of csv=p=0 sr-sar.nut)
+[ "$got" = "192,128,2:3" ] && ok "SR 2x: the stream is 192x128, sample aspect ratio 2:3 kept" ||
+  bad "SR 2x: stream size and sample aspect ratio: '$got', expected 192,128,2:3"
+ref_raw "$sr" seq ref-sr-seq.rgb rgb24
+ffq -reinit_filter 0 -i "seq/%03d.png" -vf "$srtx" -autoscale 0 "${raw[@]}" -pix_fmt rgb24 out-sr-seq.rgb
+check_frames "SR 2x: size change 96x64 -> 80x48 (one instance)" out-sr-seq.rgb rgb24 ref-sr-seq.rgb rgb24 \
+  "192x128*4,160x96*4" --tol 1
+ffq -i "seq/%03d.png" -vf "$srtx:pipeline=0" -autoscale 0 "${raw[@]}" -pix_fmt rgb24 out-sr-seq-p0.rgb
+check_frames "SR 2x: size change, new graph, pipeline=0" out-sr-seq-p0.rgb rgb24 ref-sr-seq.rgb rgb24 \
+  "192x128*4,160x96*4" --tol 1
+ffq -i clip.mkv -vf "$srtx:enable='between(n,2,4)'" "${raw[@]}" -pix_fmt rgb24 out-sr-tl.rgb
+/usr/bin/python3 - "$tmp" <<'EOF' && ok "SR 2x: timeline: frames 2..4 upscaled by the model, the others by pixel repetition" || bad "SR 2x: timeline"
+import sys, numpy as np
+d = sys.argv[1]
+inp = np.fromfile(f'{d}/in.rgb', 'u1').reshape(-1, 64, 96, 3).astype(int)
+out, ref = (np.fromfile(f'{d}/{f}', 'u1').reshape(-1, 128, 192, 3).astype(int)
+            for f in ('out-sr-tl.rgb', 'ref-sr.rgb'))
+for i in range(len(inp)):
+    want = ref[i] if 2 <= i <= 4 else inp[i].repeat(2, 0).repeat(2, 1)
+    if len(out) != len(inp) or np.abs(out[i] - want).max() > (1 if 2 <= i <= 4 else 0):
+        sys.exit(f'frame {i} is not what the timeline asks')
+EOF
+
 # ---- Errors at configuration: a clear message naming the problem, a
 # non-zero exit, no signal.
 # expect_error NAME PATTERN ffmpeg-args...
@@ -210,6 +250,8 @@ expect_error "unknown domain" "domains='Purple_Hair'" \
   -i clip.mkv -vf "transmute=model=$stargan:device=cpu:domains=Purple_Hair" -f null -
 expect_error "unknown device" "cannot use device 'nosuchgpu'" \
   -i clip.mkv -vf "transmute=model=$model:device=nosuchgpu" -f null -
+expect_error "SR 2x with blend 0.5" "is a 2x super-resolution model: blend must be 1" \
+  -i clip.mkv -vf "$srtx:blend=0.5" -f null -
 
 # ---- stats=smooth: a still picture with fresh noise on every frame in its
 # left quarter, as a scene where only a small part moves. The still right

@@ -75,6 +75,11 @@ probe_update "missing model" "$MISSING" cpu \
   "transmute (frei0r): cannot load model '$MISSING': No such file or directory"
 probe_update "missing device" "$RESNET" no-such-gpu \
   "transmute (frei0r): no Vulkan device matches 'no-such-gpu'"
+# A super-resolution model would change the frame size, which frei0r cannot.
+SR=$W/sr2x.safetensors
+"$PY" "$SRC/tests/gen_sr_model.py" -o "$SR" || bad "tests/gen_sr_model.py could not write the 2x model"
+SR_MSG="transmute (frei0r): model '$SR' is a 2x super-resolution model; frei0r cannot change the frame size"
+probe_update "2x super-resolution model" "$SR" cpu "$SR_MSG"
 
 out=$(gst-inspect-1.0 frei0r-filter-transmute 2>&1)
 if [ $? -eq 0 ] && ! grep -q "transmute (frei0r)" <<<"$out" &&
@@ -168,6 +173,16 @@ else
     "$(cat "$W/ff-missing.log")"
 fi
 compare "ffmpeg, missing model: frames unchanged" c320-in ff-missing 0
+ffm ff-sr c320 "frei0r=transmute:$SR|1.0||cpu"
+rc=$?
+n=$(grep -c "transmute (frei0r)" "$W/ff-sr.log")
+if [ $rc -eq 0 ] && [ "$n" -eq 1 ] && grep -qF "$SR_MSG" "$W/ff-sr.log"; then
+  ok "ffmpeg, 2x super-resolution model: exit 0, one message for 6 frames"
+else
+  bad "ffmpeg, 2x super-resolution model: exit 0, one message for 6 frames (exit $rc, $n messages)" \
+    "$(cat "$W/ff-sr.log")"
+fi
+compare "ffmpeg, 2x super-resolution model: frames unchanged" c320-in ff-sr 0
 
 # ---- GStreamer's frei0r wrapper ---------------------------------------------
 # gst NAME CLIP PROPERTIES...: CLIP.mkv through frei0r-filter-transmute into

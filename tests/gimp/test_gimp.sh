@@ -6,8 +6,10 @@
 # Installs the built plug-in into a throw-away GIMP folder (GIMP2_DIRECTORY)
 # and runs gimp-console-2.10 in batch mode: each case loads a small PNG,
 # calls plug-in-transmute non-interactively from Script-Fu and saves the top
-# and bottom layers. Results must equal `transmute translate` on the same
-# pixels (<= 1/255); bad inputs must fail with their message on GIMP's
+# and bottom layers (and the new image of output-mode 2). Results must equal
+# `transmute translate` on the same pixels (<= 1/255), with the GAN demo
+# models and a 2x super-resolution model (tests/gen_sr_model.py: the layer
+# scaled, a new image); bad inputs must fail with their message on GIMP's
 # output and leave the image untouched (same pixels, no new layer). GIMP's
 # batch mode exits 0 even when a command fails, so cases are judged by their
 # files and messages, never by the exit code.
@@ -60,6 +62,9 @@ png make "$SRC/samples/chelsea_256.jpg" "$W/gray.png" 96 80 L
 png crop "$W/rgb.png" "$W/rgb-crop.png" "$SEL"
 "$PY" "$SRC/tests/gen_models.py" --input_nc 1 --output_nc 1 --ngf 8 --n_blocks 2 -o "$GRAY1" \
   >/dev/null || bad "tests/gen_models.py could not write the 1-channel model"
+# A tiny random 2x super-resolution model (arch=graph).
+SR=$W/sr2x.safetensors
+"$PY" "$SRC/tests/gen_sr_model.py" -o "$SR" >/dev/null || bad "tests/gen_sr_model.py could not write the 2x model"
 head -c 4000 "$RESNET" >"$W/corrupt.safetensors"
 
 ref() { # OUT MODEL INPUT [translate options]
@@ -73,16 +78,23 @@ ref ref-rgba.png "$RESNET" rgba.png
 ref ref-crop.png "$RESNET" rgb-crop.png
 ref ref-gray1.png "$GRAY1" gray.png
 ref ref-star.png "$STARGAN" rgb.png --domain Blond_Hair
+ref ref-sr.png "$SR" rgb.png
+ref ref-sr-rgba.png "$SR" rgba.png
+ref ref-sr-crop.png "$SR" rgb-crop.png
 
 # ---- the GIMP run ----------------------------------------------------------
 # Each -b command is evaluated on its own (definitions do not carry over), so
 # every case repeats the helper. (tm-case NAME IN MODEL BLEND OUTPUT DOMAINS DEVICE SELECTION RUN-MODE) loads
 # IN, selects SELECTION (x y w h, or ()), calls the plug-in, saves the top and
-# bottom layers as out-NAME-top.png / -bottom.png and prints a line
-# "transmute-test: end NAME ok|failed layers=N top=LAYER-NAME".
+# bottom layers as out-NAME-top.png / -bottom.png, and the image the call
+# returned (output-mode 2) as out-NAME-new.png, and prints a line
+# "transmute-test: end NAME ok|failed layers=N size=WxH new=WxH|none top=LAYER-NAME".
 helper='
 (define (tm-save img drw path)
   (file-png-save2 RUN-NONINTERACTIVE img drw path path 0 9 0 0 0 0 0 0 1))
+(define (tm-size img)
+  (string-append (number->string (car (gimp-image-width img))) "x"
+                 (number->string (car (gimp-image-height img)))))
 (define (tm-case name in model blend output domains device sel run-mode)
   (gimp-message (string-append "transmute-test: begin " name))
   (let* ((img (car (gimp-file-load RUN-NONINTERACTIVE in in)))
@@ -90,15 +102,23 @@ helper='
     (if (= (length sel) 4)
         (gimp-image-select-rectangle img CHANNEL-OP-REPLACE
                                      (car sel) (cadr sel) (caddr sel) (list-ref sel 3)))
-    (let* ((ok (catch #f (plug-in-transmute run-mode img drw model blend output domains device) #t))
+    (let* ((ret (catch #f (plug-in-transmute run-mode img drw model blend output domains device)))
+           (ok (if ret #t #f))
+           (new (if (pair? ret) (car ret) -1))
            (layers (gimp-image-get-layers img))
            (n (car layers))
            (ids (cadr layers)))
       (tm-save img (vector-ref ids 0) (string-append "'"$W"'/out-" name "-top.png"))
       (tm-save img (vector-ref ids (- n 1)) (string-append "'"$W"'/out-" name "-bottom.png"))
+      (if (> new 0)
+          (tm-save new (vector-ref (cadr (gimp-image-get-layers new)) 0)
+                   (string-append "'"$W"'/out-" name "-new.png")))
       (gimp-message (string-append "transmute-test: end " name (if ok " ok" " failed")
                                    " layers=" (number->string n)
+                                   " size=" (tm-size img)
+                                   " new=" (if (> new 0) (tm-size new) "none")
                                    " top=" (car (gimp-item-get-name (vector-ref ids 0)))))
+      (if (> new 0) (gimp-image-delete new))
       (gimp-image-delete img))))'
 
 batch=()
@@ -125,6 +145,15 @@ add extra-domains rgb.png "$RESNET" 1.0 0 "Blond_Hair" "" ""
 add no-device rgb.png "$RESNET" 1.0 0 "" no-such-gpu ""
 add bad-blend rgb.png "$RESNET" 1.5 0 "" "" ""
 add last-values rgb.png "" 1.0 0 "" "" "" RUN-WITH-LAST-VALS
+# New image, and a 2x super-resolution model (on the CPU: no Vulkan start-up).
+add newimage rgb.png "$RESNET" 1.0 2 "" cpu ""
+add sr-scale rgb.png "$SR" 1.0 0 "" cpu ""
+add sr-scale-alpha rgba.png "$SR" 1.0 0 "" cpu ""
+add sr-newimage rgb.png "$SR" 1.0 2 "" cpu "${SEL//,/ }"
+add sr-selection rgb.png "$SR" 1.0 0 "" cpu "${SEL//,/ }"
+add sr-newlayer rgb.png "$SR" 1.0 1 "" cpu ""
+add sr-blend rgb.png "$SR" 0.5 0 "" cpu ""
+add bad-mode rgb.png "$RESNET" 1.0 3 "" cpu ""
 
 gimp_run() { # LOG [env assignments...]: the cases in $batch, one GIMP process
   local log=$1
@@ -264,6 +293,41 @@ expect_error extra-domains "model 'demo-resnet6-random' has no domains to choose
 expect_error no-device "no Vulkan device matches 'no-such-gpu'"
 expect_error bad-blend "blend must be 0..1, not 1.5"
 expect_error last-values "no last values yet"
+
+# ---- a new image, and super-resolution (2x) ----------------------------------
+# expect_new NAME SIZE: the call left the source image as it was (one layer,
+# its size, its pixels) and returned a new image of SIZE.
+expect_new() {
+  local s
+  s=$(segment "$1")
+  if ! printf '%s\n' "$s" | grep -q "transmute-test: end $1 ok layers=1 size=96x80 new=$2 "; then
+    bad "$1: should leave the image as it was and return a $2 image" "$s"
+    return 1
+  fi
+  within "$1" "source image unchanged" 0 "$(png diff "$W/out-$1-top.png" "$W/rgb.png")"
+}
+if expect_new newimage 96x80; then
+  within newimage "new image equals transmute translate" 1 "$(png diff "$W/out-newimage-new.png" "$W/ref-rgb.png")"
+fi
+if expect_ok sr-scale "2x model scales the layer" &&
+   segment sr-scale | grep -q "transmute-test: end sr-scale ok layers=1 size=192x160 new=none "; then
+  ok "sr-scale: the layer and the canvas are 192x160, one layer"
+  within sr-scale "equals transmute translate (2x)" 1 "$(png diff "$W/out-sr-scale-top.png" "$W/ref-sr.png")"
+else
+  bad "sr-scale: image size" "$(segment sr-scale | tail -n 1)"
+fi
+if expect_ok sr-scale-alpha "2x model scales an RGBA layer"; then
+  within sr-scale-alpha "colour and alpha equal transmute translate (2x)" 1 \
+    "$(png diff "$W/out-sr-scale-alpha-top.png" "$W/ref-sr-rgba.png")"
+fi
+if expect_new sr-newimage 96x80; then
+  within sr-newimage "new image equals transmute translate of the crop (2x)" 1 \
+    "$(png diff "$W/out-sr-newimage-new.png" "$W/ref-sr-crop.png")"
+fi
+expect_error sr-selection "model 'tiny-sr2x-random' is a 2x super-resolution model: it scales the whole layer and cannot keep to a selection"
+expect_error sr-newlayer "model 'tiny-sr2x-random' is a 2x super-resolution model: its result does not fit a new layer"
+expect_error sr-blend "model 'tiny-sr2x-random' is a 2x super-resolution model: blend must be 1"
+expect_error bad-mode "output-mode must be 0 (replace), 1 (new layer) or 2 (new image), not 3"
 expect_error no-vulkan "device 'vulkan' asked for, but there is no Vulkan device" "$W/gimp-novk.log"
 
 if [ "$fail" -gt 0 ]; then
