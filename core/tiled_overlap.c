@@ -39,8 +39,8 @@ static void axis_init(struct axis *a, int n, int core, int margin, int align)
         a->core = n;
     a->win = a->core + 2 * a->margin;
     a->win = (a->win + align - 1) / align * align;
-    if (a->win > n)
-        a->win = n;
+    if (a->win >= n) /* the window spans the image: one tile does it all */
+        a->win = a->core = n;
 }
 
 /* Bytes of plan memory per input pixel, measured at a small size. */

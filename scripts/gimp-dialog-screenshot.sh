@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 out=${2:-docs/gimp-dialog.png}
 plugin=$build/plugins/gimp/transmute
-title="Transmute (GAN translation)"
+title="Transmute (GAN translation, super-resolution)"
 
 for tool in gimp-2.10 Xvfb xwininfo import; do
   command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install gimp xvfb x11-utils imagemagick)" >&2; exit 1; }

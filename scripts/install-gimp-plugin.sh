@@ -11,7 +11,7 @@
 #   ${XDG_CONFIG_HOME:-~/.config}/GIMP/2.10/plug-ins/transmute/transmute
 #   ${XDG_DATA_HOME:-~/.local/share}/transmute/models/*.safetensors
 # (GIMP2_DIRECTORY, when set, replaces the GIMP folder, as GIMP itself does.)
-# Restart GIMP afterwards: Filters > Generic > Transmute (GAN translation).
+# Restart GIMP afterwards: Filters > Generic > Transmute (GAN translation, super-resolution).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -435,7 +435,7 @@ static GtkWidget *controls(struct dialog *d)
 static void build(struct dialog *d)
 {
     /* No help button: GIMP's manual has no page for a third-party filter. */
-    d->window = gimp_dialog_new("Transmute (GAN translation)", PLUG_BINARY, NULL, 0, NULL, NULL,
+    d->window = gimp_dialog_new("Transmute (GAN translation, super-resolution)", PLUG_BINARY, NULL, 0, NULL, NULL,
                                 "_Cancel", GTK_RESPONSE_CANCEL, "_OK", GTK_RESPONSE_OK, NULL);
     gtk_dialog_set_alternative_button_order(GTK_DIALOG(d->window), GTK_RESPONSE_OK,
                                             GTK_RESPONSE_CANCEL, -1);

@@ -56,7 +56,7 @@ static void query(void)
         "new image. A super-resolution model (output larger than its input) scales the whole "
         "layer by its factor (the canvas grows to hold it), or makes a new image of the "
         "selection upscaled. Alpha is kept (resized with the image).",
-        "Transmute", "MIT", "2026", "Transmute (GAN translation)...", "RGB*, GRAY*",
+        "Transmute", "MIT", "2026", "Transmute (GAN translation, super-resolution)...", "RGB*, GRAY*",
         GIMP_PLUGIN, N_PARAMS, N_RETURNS, args, rets);
     gimp_plugin_menu_register(PLUG_PROC, "<Image>/Filters/Generic");
 }
