@@ -28,22 +28,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_models  # noqa: E402
+from checks import check, summary  # noqa: E402
 import stargan_ref  # noqa: E402
 
 TRANSMUTE = sys.argv[1]
 TOL = 1e-3
-failures = []
-count = 0
-
-
-def check(name, ok, detail=""):
-    global count
-    count += 1
-    if ok and ("\n" in detail or len(detail) > 160):
-        detail = ""   # long details only matter on failure
-    print("%-4s %s%s" % ("ok" if ok else "FAIL", name, (": " + detail) if detail else ""))
-    if not ok:
-        failures.append(name)
 
 
 def run(args, device="cpu"):
@@ -234,7 +223,6 @@ def stargan_cases(tmp):
               "Black_Hair, Blond_Hair, Brown_Hair, Male, Young" in info.stdout, info.stdout)
 
     # Multi-dataset StarGAN (CelebA + RaFD + mask), zip, F16, own names.
-    names = stargan_ref.CELEBA + stargan_ref.RAFD
     mm = stargan_ref.build(conv_dim=16, c_dim=15, repeat_num=6, seed=32, dtype="F16")
     ck = os.path.join(tmp, "stargan_both.ckpt")
     save(half(mm.state_dict()), ck, "zip")
@@ -325,8 +313,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tm-convert-") as tmp:
         for group in (resnet_cases, unet_cases, stargan_cases, nested_cases, error_cases):
             group(tmp)
-    print("%d passed, %d failed" % (count - len(failures), len(failures)))
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -35,21 +35,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_models  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 TRANSMUTE = sys.argv[1]
 TOL = 1e-3
-failures = []
-count = 0
-
-
-def check(name, ok, detail=""):
-    global count
-    count += 1
-    if ok and ("\n" in detail or len(detail) > 160):
-        detail = ""
-    print("%-4s %s%s" % ("ok" if ok else "FAIL", name, (": " + detail) if detail else ""))
-    if not ok:
-        failures.append(name)
 
 
 def run(args, device="cpu"):
@@ -686,8 +675,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tm-convert-tfjs-") as tmp:
         for group in (parity_cases, family_cases, error_cases):
             group(tmp)
-    print("%d passed, %d failed" % (count - len(failures), len(failures)))
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

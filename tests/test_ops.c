@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "check.h"
 #include "ctx.h"
 #include "graph.h"
 #include "ref_ops.h"
@@ -95,16 +96,6 @@ static const struct tcase cases[] = {
 #define SENTINEL 1234.5f
 
 /* ---- deterministic data ---------------------------------------------------- */
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 8388608.0) - 1.0);
-}
 
 /* ---- building a case --------------------------------------------------------- */
 

@@ -29,16 +29,6 @@
 #define SENTINEL 1234.5f
 #define MAX_BUFS 64
 
-static uint64_t rng_state = 0x853c49e6748fea9bull;
-
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 8388608.0) - 1.0);
-}
-
 /* ---- building a case ------------------------------------------------------ */
 
 /* One case's graph, the host buffers it points to and its reference output. */

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_models  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 TRANSMUTE, ROOT = sys.argv[1], sys.argv[2]
 PACKAGES = ["@tensorflow/tfjs@4.11.0", "@upscalerjs/esrgan-slim@1.0.0",
@@ -33,13 +34,6 @@ PACKAGES = ["@tensorflow/tfjs@4.11.0", "@upscalerjs/esrgan-slim@1.0.0",
 CACHE = os.environ.get("TRANSMUTE_NPM_CACHE",
                        os.path.join(os.path.expanduser("~"), ".cache", "transmute", "npm"))
 TOL = 0.5
-failures = []
-
-
-def check(name, ok, detail=""):
-    print("%-4s %s%s" % ("ok" if ok else "FAIL", name, (": " + detail) if detail else ""))
-    if not ok:
-        failures.append(name)
 
 
 def npm_modules():
@@ -128,8 +122,7 @@ def main():
         for pkg in ranges:
             check(f"models/{pkg}-x4.safetensors is shipped",
                   os.path.exists(os.path.join(ROOT, "models", f"{pkg}-x4.safetensors")))
-    print(f"{len(failures)} failed" if failures else "all passed")
-    sys.exit(1 if failures else 0)
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

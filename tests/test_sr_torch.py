@@ -31,24 +31,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_models  # noqa: E402  (PFM I/O, reflect padding)
+from checks import check, summary  # noqa: E402
 
 TRANSMUTE = sys.argv[1]
 TOL = 1e-3
 TILE_TOL = 1e-5
 DEVICES = ("cpu", "vulkan")
-failures = []
-count = 0
-
-
-def check(name, ok, detail=""):
-    global count
-    count += 1
-    if ok and ("\n" in detail or len(detail) > 160):
-        detail = ""   # long details only matter on failure
-    print("%-4s %s%s" % ("ok" if ok else "FAIL", name, (": " + detail) if detail else ""))
-    sys.stdout.flush()
-    if not ok:
-        failures.append(name)
 
 
 def run(args, device="cpu"):
@@ -522,8 +510,7 @@ def main():
         for group in (rrdbnet_cases, srgan_cases, error_cases, tile_cases, real_size_case):
             if only in group.__name__:
                 group(tmp)
-    print("%d passed, %d failed" % (count - len(failures), len(failures)))
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,24 @@
+"""Result reporting shared by the Python tests: one line per check, and a
+summary whose exit status is non-zero when any check failed."""
+import sys
+
+failures = []
+_count = 0
+
+
+def check(name, ok, detail=""):
+    """Records and prints one check; long details are printed on failure only."""
+    global _count
+    _count += 1
+    if ok and ("\n" in detail or len(detail) > 160):
+        detail = ""
+    print("%-4s %s%s" % ("ok" if ok else "FAIL", name, (": " + detail) if detail else ""))
+    sys.stdout.flush()
+    if not ok:
+        failures.append(name)
+
+
+def summary():
+    """Prints the totals; returns the exit status (1 when anything failed)."""
+    print("%d passed, %d failed" % (_count - len(failures), len(failures)))
+    return 1 if failures else 0
