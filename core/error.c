@@ -43,6 +43,11 @@ tm_status tm_fail(tm_ctx *ctx, tm_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
     va_end(ap);
+    /* One line, whatever the names quoted from a file (graph nodes, tensors,
+     * metadata) hold. */
+    for (char *p = ctx->err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     tm_log(ctx, TM_LOG_DEBUG, "error: %s", ctx->err);
     return s;
 }

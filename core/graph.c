@@ -7,6 +7,11 @@
 
 #include "graph.h"
 
+/* Shapes past these are nonsense (and would overflow int): value tensors
+ * have at most MAX_SIDE pixels per side and MAX_CHANNELS channels. */
+#define MAX_SIDE (65536 * 16)
+#define MAX_CHANNELS (1 << 20)
+
 void tm_graph_init(struct tm_graph *g)
 {
     memset(g, 0, sizeof *g);
@@ -141,7 +146,7 @@ static tm_status infer_join(struct tm_graph *g, const struct tm_node *n, const c
         snprintf(err, errlen, "%s: %d inputs", label, n->n_in);
         return TM_ERR_FORMAT;
     }
-    int c = 0;
+    int64_t c = 0;
     for (int k = 0; k < n->n_in; k++) {
         const struct tm_tensor *xk = &g->tensors[n->in[k]];
         if ((n->op == TM_OP_ADD && xk->c != x->c) || xk->h != x->h || xk->w != x->w) {
@@ -151,8 +156,12 @@ static tm_status infer_join(struct tm_graph *g, const struct tm_node *n, const c
         }
         c += xk->c;
     }
+    if (c > MAX_CHANNELS) {
+        snprintf(err, errlen, "%s: %lld channels are too many", label, (long long)c);
+        return TM_ERR_INVALID;
+    }
     if (n->op == TM_OP_CONCAT)
-        y->c = c;
+        y->c = (int)c;
     return TM_OK;
 }
 
@@ -172,6 +181,10 @@ static tm_status infer_resample(const struct tm_node *n, const char *label,
             snprintf(err, errlen, "%s: %dx%d is not a multiple of %d", label, x->w, x->h, f);
             return TM_ERR_INVALID;
         }
+        if ((int64_t)x->c * f * f > MAX_CHANNELS) {
+            snprintf(err, errlen, "%s: %lld channels are too many", label, (long long)x->c * f * f);
+            return TM_ERR_INVALID;
+        }
         y->c = x->c * f * f;
         y->h = x->h / f;
         y->w = x->w / f;
@@ -184,7 +197,7 @@ static tm_status infer_resample(const struct tm_node *n, const char *label,
         }
         y->c = x->c / (f * f);
     }
-    if ((int64_t)x->h * f > 65536 * 16 || (int64_t)x->w * f > 65536 * 16) {
+    if ((int64_t)x->h * f > MAX_SIDE || (int64_t)x->w * f > MAX_SIDE) {
         snprintf(err, errlen, "%s: output too large", label);
         return TM_ERR_INVALID;
     }
@@ -217,29 +230,36 @@ static tm_status infer_node(struct tm_graph *g, const struct tm_node *n, char *e
             return TM_ERR_FORMAT;
         }
         y->c = (int)w->dims[transposed ? 1 : 0];
+        int64_t oh, ow;
         if (transposed) {
-            y->h = (x->h - 1) * a->stride - 2 * a->pad + a->kh + a->out_pad;
-            y->w = (x->w - 1) * a->stride - 2 * a->pad + a->kw + a->out_pad;
+            oh = (int64_t)(x->h - 1) * a->stride - 2 * (int64_t)a->pad + a->kh + a->out_pad;
+            ow = (int64_t)(x->w - 1) * a->stride - 2 * (int64_t)a->pad + a->kw + a->out_pad;
         } else {
             if (a->pad_mode == TM_PAD_REFLECT && (a->pad >= x->h || a->pad >= x->w)) {
                 snprintf(err, errlen, "%s: reflect padding %d needs a %dx%d input to be larger",
                          label, a->pad, x->w, x->h);
                 return TM_ERR_INVALID;
             }
-            int ph = x->h + 2 * a->pad, pw = x->w + 2 * a->pad;
-            int eh = a->dil * (a->kh - 1) + 1, ew = a->dil * (a->kw - 1) + 1; /* dilated extent */
-            if (ph < eh || pw < ew) {
-                snprintf(err, errlen, "%s: %dx%d kernel larger than its %dx%d padded input",
-                         label, ew, eh, pw, ph);
+            int64_t ph = x->h + 2 * (int64_t)a->pad, pw = x->w + 2 * (int64_t)a->pad;
+            int64_t eh = (int64_t)a->dil * (a->kh - 1) + 1, ew = (int64_t)a->dil * (a->kw - 1) + 1;
+            if (ph < eh || pw < ew) { /* dilated extent */
+                snprintf(err, errlen, "%s: %lldx%lld kernel larger than its %lldx%lld padded input",
+                         label, (long long)ew, (long long)eh, (long long)pw, (long long)ph);
                 return TM_ERR_INVALID;
             }
-            y->h = (ph - eh) / a->stride + 1;
-            y->w = (pw - ew) / a->stride + 1;
+            oh = (ph - eh) / a->stride + 1;
+            ow = (pw - ew) / a->stride + 1;
         }
-        if (y->h < 1 || y->w < 1) {
+        if (oh < 1 || ow < 1) {
             snprintf(err, errlen, "%s: empty output", label);
             return TM_ERR_INVALID;
         }
+        if (oh > MAX_SIDE || ow > MAX_SIDE) {
+            snprintf(err, errlen, "%s: output too large", label);
+            return TM_ERR_INVALID;
+        }
+        y->h = (int)oh;
+        y->w = (int)ow;
         if (n->b >= 0 && param_numel(&g->tensors[n->b]) != y->c) {
             snprintf(err, errlen, "%s: bias size does not match %d channels", label, y->c);
             return TM_ERR_FORMAT;

@@ -295,7 +295,12 @@ static tm_status build_graph(tm_model *m)
             tm_build_graph_spec(&b, tm_st_meta(&m->st, "graph"));
         s = b.status ? tm_fail(m->ctx, b.status, "%s", b.err) : check_graph(m);
         for (int i = 0; i < n && !s; i++) {
-            if (!used[i] && !ignorable(m->st.tensors[i].name))
+            if (used[i] || ignorable(m->st.tensors[i].name))
+                continue;
+            if (!strcmp(m->info.arch, "graph"))
+                s = tm_fail(m->ctx, TM_ERR_FORMAT, "unexpected tensor '%s': no graph node reads it",
+                            m->st.tensors[i].name);
+            else
                 s = tm_fail(m->ctx, TM_ERR_FORMAT, "unexpected tensor '%s' for %s with these hyper-parameters",
                             m->st.tensors[i].name, m->info.arch);
         }

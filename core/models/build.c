@@ -162,6 +162,11 @@ int tm_build_act(struct tm_build *b, int x, int act, float slope)
         last->slope = slope;
         return x;
     }
+    return tm_build_act_node(b, x, act, slope);
+}
+
+int tm_build_act_node(struct tm_build *b, int x, int act, float slope)
+{
     struct tm_node n = tm_node_new(TM_OP_ACT, x);
     n.act = act;
     n.slope = slope;

@@ -15,8 +15,10 @@
 
 #define MAX_NODES 100000
 
-/* The value id of each name seen so far, and how often it is read. */
+/* The value id of each name seen so far, and how often it is read; index
+ * maps a name to its entry (a hash table: long graphs load in linear time). */
 struct names {
+    json_object *index;
     const char **name;
     int *value, *uses;
     int n;
@@ -51,10 +53,8 @@ static int failf(struct spec *sp, tm_status s, const char *fmt, ...)
 
 static int find_name(const struct names *nm, const char *name)
 {
-    for (int i = nm->n - 1; i >= 0; i--)
-        if (!strcmp(nm->name[i], name))
-            return i;
-    return -1;
+    json_object *v;
+    return json_object_object_get_ex(nm->index, name, &v) ? json_object_get_int(v) : -1;
 }
 
 /* ---- attributes ---------------------------------------------------- */
@@ -101,7 +101,12 @@ static int attr_num(struct spec *sp, json_object *node, const char *key, double 
     if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
         return failf(sp, TM_ERR_FORMAT, "'%s' is not a number", key);
     *out = json_object_get_double(v);
-    return isfinite(*out) ? 0 : failf(sp, TM_ERR_FORMAT, "'%s' is not finite", key);
+    if (!isfinite(*out))
+        return failf(sp, TM_ERR_FORMAT, "'%s' is not finite", key);
+    /* stored as float: far beyond any real slope or scale, yet no overflow */
+    if (fabs(*out) > 1e6)
+        return failf(sp, TM_ERR_UNSUPPORTED, "'%s' = %g is outside -1e6..1e6", key, *out);
+    return 0;
 }
 
 static int attr_bool(struct spec *sp, json_object *node, const char *key, int dflt, int *out)
@@ -190,14 +195,18 @@ static int build_conv(struct spec *sp, json_object *node, int x, int transposed)
                                         "slope", NULL };
     static const char *const pads[] = { "zero", "reflect", NULL };
     struct tm_conv_attr a = { 0 };
-    json_object *k;
+    json_object *k, *k0 = NULL, *k1 = NULL;
     if (has_only(sp, node, keys))
         return -1;
-    if (!json_object_object_get_ex(node, "kernel", &k) || !json_object_is_type(k, json_type_array) ||
-        json_object_array_length(k) != 2)
+    if (json_object_object_get_ex(node, "kernel", &k) && json_object_is_type(k, json_type_array) &&
+        json_object_array_length(k) == 2) {
+        k0 = json_object_array_get_idx(k, 0);
+        k1 = json_object_array_get_idx(k, 1);
+    }
+    /* json-c would read "3", 3.5 or true as an integer too */
+    if (!json_object_is_type(k0, json_type_int) || !json_object_is_type(k1, json_type_int))
         return failf(sp, TM_ERR_FORMAT, "'kernel' is not [kh, kw]");
-    int64_t kh = json_object_get_int64(json_object_array_get_idx(k, 0));
-    int64_t kw = json_object_get_int64(json_object_array_get_idx(k, 1));
+    int64_t kh = json_object_get_int64(k0), kw = json_object_get_int64(k1);
     if (kh < 1 || kh > 64 || kw < 1 || kw > 64)
         return failf(sp, TM_ERR_UNSUPPORTED, "kernel %lldx%lld is outside 1..64", (long long)kh,
                      (long long)kw);
@@ -224,8 +233,7 @@ static int build_conv(struct spec *sp, json_object *node, int x, int transposed)
     int cin = (int)w->shape[transposed ? 0 : 1], cout = (int)w->shape[transposed ? 1 : 0];
     int y = transposed ? tm_build_convt(sp->b, x, sp->node, cin, cout, &a, bias)
                        : tm_build_conv(sp->b, x, sp->node, cin, cout, &a, bias);
-    struct tm_node *last = &sp->b->g->nodes[sp->b->g->n_nodes - 1];
-    return y < 0 || attr_act(sp, node, 0, last) ? -1 : y;
+    return y < 0 || attr_act(sp, node, 0, &sp->b->g->nodes[sp->b->g->n_nodes - 1]) ? -1 : y;
 }
 
 static int build_norm(struct spec *sp, json_object *node, int x, int batch)
@@ -275,7 +283,9 @@ static int build_simple(struct spec *sp, json_object *node, const char *op, int 
         struct tm_node n = tm_node_new(TM_OP_ACT, x);
         if (has_only(sp, node, k_act) || attr_act(sp, node, 1, &n))
             return -1;
-        return tm_build_act(b, x, n.act, n.slope);
+        /* Not tm_build_act: x may have readers still to come, which must not
+         * see the activation. fuse_acts() merges it once all are known. */
+        return tm_build_act_node(b, x, n.act, n.slope);
     }
     if (!strcmp(op, "scale")) {
         double v;
@@ -345,15 +355,29 @@ static int build_node(struct spec *sp, json_object *node)
 
 /* ---- the document --------------------------------------------------- */
 
-static int add_name(struct spec *sp, const char *name, int value)
+/* A name not yet taken, by the input (entry 0) or a node. */
+static int new_name(struct spec *sp, const char *name)
 {
     if (!*name || strlen(name) > 120)
         return failf(sp, TM_ERR_FORMAT, "node names must be 1..120 characters");
-    if (find_name(&sp->nm, name) >= 0)
+    int i = find_name(&sp->nm, name);
+    if (i == 0)
+        return failf(sp, TM_ERR_FORMAT, "name '%.60s' is the graph's input", name);
+    if (i > 0)
         return failf(sp, TM_ERR_FORMAT, "name '%.60s' is defined twice", name);
+    return 0;
+}
+
+static int add_name(struct spec *sp, const char *name, int value)
+{
     const char *kept = tm_build_keep(sp->b, name);
     if (!kept)
         return -1;
+    json_object *i = json_object_new_int(sp->nm.n);
+    if (!i || json_object_object_add(sp->nm.index, kept, i)) {
+        json_object_put(i);
+        return failf(sp, TM_ERR_NOMEM, "out of memory");
+    }
     sp->nm.name[sp->nm.n] = kept;
     sp->nm.value[sp->nm.n] = value;
     sp->nm.uses[sp->nm.n++] = 0;
@@ -367,40 +391,50 @@ static const char *get_string(json_object *o, const char *key)
                ? json_object_get_string(v) : NULL;
 }
 
-/* Fuses an activation node into its producer when nothing else reads it. */
-static void fuse_acts(struct tm_graph *g)
+/* Fuses an activation node into its producer when nothing else reads the
+ * producer's result, in one pass (long graphs load in linear time): the
+ * act's output becomes an alias of the producer's. -1 on OOM. */
+static int fuse_acts(struct tm_graph *g)
 {
-    for (int i = 1; i < g->n_nodes; i++) {
-        struct tm_node *a = &g->nodes[i];
-        if (a->op != TM_OP_ACT || a->in[0] == g->input)
-            continue;
-        int readers = a->in[0] == g->output;
-        for (int j = 0; j < g->n_nodes; j++)
-            for (int k = 0; k < g->nodes[j].n_in; k++)
-                readers += g->nodes[j].in[k] == a->in[0];
-        struct tm_node *p = NULL;
-        for (int j = 0; j < i; j++)
-            if (g->nodes[j].out == a->in[0])
-                p = &g->nodes[j];
-        if (readers != 1 || !p || p->act != TM_ACT_NONE || !tm_op_takes_act(p->op))
-            continue;
-        p->act = a->act;
-        p->slope = a->slope;
-        a->act = TM_ACT_NONE; /* now an identity: alias its output to the producer's */
-        int from = a->out, to = a->in[0];
-        for (int j = i + 1; j < g->n_nodes; j++)
-            for (int k = 0; k < g->nodes[j].n_in; k++)
-                if (g->nodes[j].in[k] == from)
-                    g->nodes[j].in[k] = to;
-        if (g->output == from)
-            g->output = to;
-        memmove(a, a + 1, sizeof *a * (size_t)(g->n_nodes - i - 1));
-        g->n_nodes--;
-        i--;
+    size_t nv = (size_t)g->n_tensors;
+    int *readers = calloc(nv, sizeof *readers), *alias = malloc(nv * sizeof *alias);
+    int *prod = malloc(nv * sizeof *prod); /* node (kept ones, renumbered) making each value */
+    int ok = readers && alias && prod;
+    for (size_t v = 0; ok && v < nv; v++) {
+        alias[v] = (int)v;
+        prod[v] = -1;
     }
+    for (int j = 0; ok && j < g->n_nodes; j++)
+        for (int k = 0; k < g->nodes[j].n_in; k++)
+            readers[g->nodes[j].in[k]]++;
+    int kept = 0;
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+        struct tm_node a = g->nodes[i];
+        for (int k = 0; k < a.n_in; k++)
+            a.in[k] = alias[a.in[k]];
+        int x = a.in[0];
+        struct tm_node *p = a.op == TM_OP_ACT && prod[x] >= 0 ? &g->nodes[prod[x]] : NULL;
+        if (p && readers[x] + (x == g->output) == 1 && p->act == TM_ACT_NONE && tm_op_takes_act(p->op)) {
+            p->act = a.act;
+            p->slope = a.slope;
+            alias[a.out] = x;
+            readers[x] = readers[a.out];
+            if (g->output == a.out)
+                g->output = x;
+            continue;
+        }
+        g->nodes[kept] = a;
+        prod[a.out] = kept++;
+    }
+    if (ok)
+        g->n_nodes = kept;
+    free(readers);
+    free(alias);
+    free(prod);
+    return ok ? 0 : -1;
 }
 
-static void build_nodes(struct spec *sp, json_object *nodes, const char *out)
+static void build_nodes(struct spec *sp, json_object *nodes)
 {
     int n = (int)json_object_array_length(nodes);
     for (int i = 0; i < n && !sp->b->status; i++) {
@@ -412,14 +446,16 @@ static void build_nodes(struct spec *sp, json_object *nodes, const char *out)
             return;
         }
         sp->node = tm_build_keep(sp->b, name);
-        int y = sp->node ? build_node(sp, node) : -1;
+        struct tm_graph *g = sp->b->g;
+        int first = g->n_nodes;
+        int y = sp->node && !new_name(sp, name) ? build_node(sp, node) : -1;
         if (y >= 0)
             add_name(sp, name, y);
+        for (int k = first; k < g->n_nodes; k++) /* messages name the node */
+            if (!g->nodes[k].label)
+                g->nodes[k].label = sp->node;
     }
     sp->node = NULL;
-    for (int i = 1; i < sp->nm.n && !sp->b->status; i++)
-        if (!sp->nm.uses[i] && strcmp(sp->nm.name[i], out))
-            failf(sp, TM_ERR_FORMAT, "node '%.60s' is not used by the output", sp->nm.name[i]);
 }
 
 static void build_doc(struct spec *sp, json_object *doc)
@@ -437,27 +473,32 @@ static void build_doc(struct spec *sp, json_object *doc)
         failf(sp, TM_ERR_FORMAT, "%d nodes (1..%d)", n, MAX_NODES);
         return;
     }
+    sp->nm.index = json_object_new_object();
     sp->nm.name = calloc((size_t)n + 1, sizeof *sp->nm.name);
     sp->nm.value = calloc((size_t)n + 1, sizeof *sp->nm.value);
     sp->nm.uses = calloc((size_t)n + 1, sizeof *sp->nm.uses);
-    if (!sp->nm.name || !sp->nm.value || !sp->nm.uses) {
+    if (!sp->nm.index || !sp->nm.name || !sp->nm.value || !sp->nm.uses) {
         failf(sp, TM_ERR_NOMEM, "out of memory");
         return;
     }
     g->input = tm_graph_value(g);
-    if (g->input < 0 || add_name(sp, in, g->input))
+    if (g->input < 0 || new_name(sp, in) || add_name(sp, in, g->input))
         return;
     g->tensors[g->input].c = sp->b->arch->input_nc + sp->b->arch->label_size;
     /* The output is known by name only after its node is built; mark it then. */
     g->output = -2;
-    build_nodes(sp, nodes, out);
+    build_nodes(sp, nodes);
     int o = find_name(&sp->nm, out);
     if (!sp->b->status && (o <= 0))
         failf(sp, TM_ERR_FORMAT, "output '%.60s' is not a node", out);
+    for (int i = 1; i < sp->nm.n && !sp->b->status; i++)
+        if (!sp->nm.uses[i] && i != o)
+            failf(sp, TM_ERR_FORMAT, "node '%.60s' is not used by the output", sp->nm.name[i]);
     if (sp->b->status)
         return;
     g->output = sp->nm.value[o];
-    fuse_acts(g);
+    if (fuse_acts(g))
+        failf(sp, TM_ERR_NOMEM, "out of memory");
 }
 
 void tm_build_graph_spec(struct tm_build *b, const char *json)
@@ -471,6 +512,7 @@ void tm_build_graph_spec(struct tm_build *b, const char *json)
     else
         build_doc(&sp, doc);
     json_object_put(doc);
+    json_object_put(sp.nm.index);
     free(sp.nm.name);
     free(sp.nm.value);
     free(sp.nm.uses);

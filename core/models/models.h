@@ -65,6 +65,9 @@ int tm_build_instnorm_affine(struct tm_build *b, int x, const char *prefix, int 
  * read x yet, which is how in-place activations behave in the official code. */
 int tm_build_act(struct tm_build *b, int x, int act, float slope);
 
+/* The activation as a node of its own, never fused. */
+int tm_build_act_node(struct tm_build *b, int x, int act, float slope);
+
 int tm_build_add(struct tm_build *b, int x, int y);
 int tm_build_concat(struct tm_build *b, int x, int y);
 

@@ -4,7 +4,9 @@
 Usage: make_seeds.py OUTDIR
 Writes OUTDIR/ckpt/ (tiny checkpoints of both torch.save formats),
 OUTDIR/pickle/ (their pickles and a few hand-made ones), OUTDIR/safetensors/
-(small files written by hand) and OUTDIR/{pickle,safetensors}.dict.
+(small files written by hand), OUTDIR/graph/ (node lists for the tensors
+of fuzz_graph.c, valid ones using every op and a few broken ones) and
+OUTDIR/{pickle,safetensors,graph}.dict.
 Needs torch (Debian: /usr/bin/python3 with python3-torch).
 """
 import collections
@@ -126,6 +128,62 @@ def safetensors():
     }
 
 
+def node(name, op, inputs, **attrs):
+    return dict(name=name, op=op, inputs=inputs, **attrs)
+
+
+def graphs():
+    """Node lists over fuzz_graph.c's tensors (a: conv 3->8 with bias, b:
+    conv 12->8 or convt 8->12 without, p: prelu 8, n: norm 8), 2x."""
+    docs = {
+        "convt-batchnorm": {"input": "x", "output": "up", "nodes": [
+            node("a", "conv2d", ["x"], kernel=[3, 3], pad=1, act="lrelu", slope=0.1),
+            node("n", "batchnorm", ["a"], eps=1e-5),
+            node("p", "prelu", ["n"]),
+            node("b", "convt2d", ["p"], kernel=[1, 1], bias=False),
+            node("up", "depth_to_space", ["b"], factor=2, order="torch")]},
+        "every-op": {"input": "x", "output": "o", "nodes": [
+            node("sd", "space_to_depth", ["x"], factor=2, order="tf"),
+            node("b", "conv2d", ["sd"], kernel=[1, 1], bias=False),
+            node("a", "conv2d", ["x"], kernel=[3, 3], stride=2, pad=1, pad_mode="reflect", dilation=1),
+            node("sum", "add", ["a", "b"], act="relu"),
+            node("n", "instnorm", ["sum"], affine=True),
+            node("i", "instnorm", ["n"], eps=0.001),
+            node("p", "prelu", ["i"]),
+            node("s", "scale", ["p"], value=0.5),
+            node("t", "act", ["s"], act="tanh"),
+            node("r", "act", ["p"], act="lrelu", slope=0.3),
+            node("c", "concat", ["t", "r", "t", "r", "p", "t"]),
+            node("d", "depth_to_space", ["c"], factor=4, order="tf"),
+            node("u", "upsample", ["x"], factor=2),
+            node("o", "add", ["d", "u", "d"], act="none")]},
+        "concat-chain": {"input": "x", "output": "o", "nodes": [
+            node("a", "conv2d", ["x"], kernel=[3, 3], stride=4, pad=1, bias=True),
+            node("n", "batchnorm", ["a"], act="relu"),
+            node("p", "prelu", ["n"]),
+            node("c", "concat", ["p"] * 24),
+            node("d", "depth_to_space", ["c"], factor=8, order="torch"),
+            node("b", "convt2d", ["p"], kernel=[1, 1], stride=1, pad=0, out_pad=0, bias=False),
+            node("e", "depth_to_space", ["b"], factor=2, order="tf"),
+            node("u", "upsample", ["e"], factor=4),
+            node("o", "add", ["d", "u"], act="tanh")]},
+        "dilated": {"input": "in", "output": "o", "nodes": [
+            node("a", "conv2d", ["in"], kernel=[3, 3], pad=2, dilation=2, act="relu"),
+            node("p", "prelu", ["a"]),
+            node("n", "instnorm", ["p"], affine=True, eps=0.01),
+            node("b", "convt2d", ["n"], kernel=[1, 1], bias=False),
+            node("o", "depth_to_space", ["b"], factor=2, order="tf")]},
+        "broken-order": {"input": "x", "output": "b", "nodes": [
+            node("b", "conv2d", ["a"], kernel=[1, 1]),
+            node("a", "conv2d", ["x"], kernel=[3, 3])]},
+        "one-node": {"input": "x", "output": "y", "nodes": [
+            node("y", "upsample", ["x"], factor=2)]},
+    }
+    seeds = {k: json.dumps(v).encode() for k, v in docs.items()}
+    seeds["not-an-object"] = b'["x"]'
+    return seeds
+
+
 PICKLE_DICT = [b"collections\nOrderedDict\n", b"torch._utils\n_rebuild_tensor_v2\n",
                b"torch._utils\n_rebuild_tensor\n", b"torch._utils\n_rebuild_parameter\n",
                b"torch\nFloatStorage\n", b"torch\nHalfStorage\n", b"torch\nBFloat16Storage\n",
@@ -135,6 +193,13 @@ PICKLE_DICT = [b"collections\nOrderedDict\n", b"torch._utils\n_rebuild_tensor_v2
                b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", b"M\xe9\x03", b"little_endian"]
 ST_DICT = [b'"dtype"', b'"shape"', b'"data_offsets"', b'"__metadata__"', b'"F32"', b'"F16"',
            b'"BF16"', b'"I64"', b'"F64"', b'"U8"', b'"BOOL"', b'"F8_E4M3"', b"[0, 0]", b"[]"]
+
+GRAPH_DICT = [b'"%s"' % w.encode() for w in (
+    "input", "output", "nodes", "name", "op", "inputs", "conv2d", "convt2d", "act", "add",
+    "concat", "scale", "prelu", "upsample", "depth_to_space", "space_to_depth", "instnorm",
+    "batchnorm", "kernel", "stride", "pad", "pad_mode", "dilation", "out_pad", "bias", "slope",
+    "value", "factor", "order", "eps", "affine", "none", "relu", "lrelu", "tanh", "zero",
+    "reflect", "tf", "torch", "a", "b", "n", "p", "x")] + [b"true", b"false", b"[1, 1]", b"[3, 3]"]
 
 
 def write_dict(path, tokens):
@@ -147,13 +212,15 @@ def main():
     out = sys.argv[1]
     torch.manual_seed(0)
     ckpts = checkpoints()
-    for sub, seeds in (("ckpt", ckpts), ("pickle", pickles(ckpts)), ("safetensors", safetensors())):
+    for sub, seeds in (("ckpt", ckpts), ("pickle", pickles(ckpts)), ("safetensors", safetensors()),
+                       ("graph", graphs())):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
         for name, blob in seeds.items():
             with open(os.path.join(out, sub, name), "wb") as f:
                 f.write(blob)
     write_dict(os.path.join(out, "pickle.dict"), PICKLE_DICT)
     write_dict(os.path.join(out, "safetensors.dict"), ST_DICT)
+    write_dict(os.path.join(out, "graph.dict"), GRAPH_DICT)
 
 
 if __name__ == "__main__":
