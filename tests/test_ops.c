@@ -92,8 +92,6 @@ static const struct tcase cases[] = {
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
-#define GUARD 64
-#define SENTINEL 1234.5f
 
 /* ---- deterministic data ---------------------------------------------------- */
 
@@ -340,24 +338,6 @@ static tm_status run_graph(struct tm_backend *be, struct built *b, float *out, d
     if (params)
         be->vt->params_free(be, params);
     return s;
-}
-
-static float *guarded(long n)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n + 2 * GUARD));
-    if (!p)
-        abort();
-    for (long i = 0; i < n + 2 * GUARD; i++)
-        p[i] = SENTINEL;
-    return p;
-}
-
-static int guards_ok(const float *p, long n)
-{
-    for (long i = 0; i < GUARD; i++)
-        if (p[i] != SENTINEL || p[GUARD + n + i] != SENTINEL)
-            return 0;
-    return 1;
 }
 
 struct diff {

@@ -25,8 +25,6 @@
 
 #define EXACT_TOL 1e-5
 #define CONV_TOL 1e-4
-#define GUARD 64
-#define SENTINEL 1234.5f
 #define MAX_BUFS 64
 
 /* ---- building a case ------------------------------------------------------ */
@@ -369,24 +367,6 @@ static void built_free(struct built *b)
 }
 
 /* ---- running and comparing ------------------------------------------------ */
-
-static float *guarded(long n)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n + 2 * GUARD));
-    if (!p)
-        abort();
-    for (long i = 0; i < n + 2 * GUARD; i++)
-        p[i] = SENTINEL;
-    return p;
-}
-
-static int guards_ok(const float *p, long n)
-{
-    for (long i = 0; i < GUARD; i++)
-        if (p[i] != SENTINEL || p[GUARD + n + i] != SENTINEL)
-            return 0;
-    return 1;
-}
 
 /* Max |got - want|, infinite on a NaN; *scale gets max |want|. */
 static double max_diff(const float *got, const float *want, long n, double *scale)
