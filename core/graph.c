@@ -401,6 +401,27 @@ oom:
     return -1;
 }
 
+tm_status tm_graph_activation_bytes(struct tm_graph *g, int h, int w, uint64_t *bytes,
+                                    char *err, size_t errlen)
+{
+    tm_status s = tm_graph_infer(g, h, w, err, errlen);
+    if (s)
+        return s;
+    int *slot_of = NULL;
+    size_t *slot_size = NULL;
+    int n = tm_graph_plan_memory(g, &slot_of, &slot_size);
+    *bytes = 0;
+    for (int i = 0; i < n; i++)
+        *bytes += slot_size[i];
+    free(slot_of);
+    free(slot_size);
+    if (n < 0) {
+        snprintf(err, errlen, "out of memory planning a %dx%d image", w, h);
+        return TM_ERR_NOMEM;
+    }
+    return TM_OK;
+}
+
 bool tm_graph_has_image_stats(const struct tm_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {

@@ -148,6 +148,11 @@ bool tm_graph_has_image_stats(const struct tm_graph *g);
  * convs). Both in input pixels, rounded up. */
 void tm_graph_reach(const struct tm_graph *g, int *radius, int *scale);
 
+/* Infers the graph for an h x w input and sums the memory plan's slots: the
+ * bytes of activations a whole-image plan of that size holds. */
+tm_status tm_graph_activation_bytes(struct tm_graph *g, int h, int w, uint64_t *bytes,
+                                    char *err, size_t errlen);
+
 /* Elements of a value tensor (after inference). */
 static inline size_t tm_value_numel(const struct tm_tensor *t)
 {

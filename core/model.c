@@ -108,22 +108,14 @@ static tm_status read_io(tm_model *m, int dflt_scale, float in_lo, float out_lo,
     i->scale = m->arch.scale;
     i->in_lo = in_lo;
     i->in_hi = 1.0f;
-    i->out_lo = out_lo;
-    i->out_hi = out_hi;
     if (s || (s = meta_range(m, "range", &i->in_lo, &i->in_hi)))
         return s;
-    i->out_lo = i->in_lo;
-    i->out_hi = i->in_hi;
-    if (!tm_st_meta(&m->st, "range")) {
-        i->out_lo = out_lo;
-        i->out_hi = out_hi;
-    }
-    if ((s = meta_range(m, "input_range", &i->in_lo, &i->in_hi)) ||
-        (s = meta_range(m, "output_range", &i->out_lo, &i->out_hi)))
+    int both = tm_st_meta(&m->st, "range") != NULL; /* `range` speaks for both sides */
+    i->out_lo = both ? i->in_lo : out_lo;
+    i->out_hi = both ? i->in_hi : out_hi;
+    if ((s = meta_range(m, "input_range", &i->in_lo, &i->in_hi)))
         return s;
-    if (dflt_scale == 1 && strcmp(i->arch, "graph") && i->scale != 1)
-        return tm_fail(m->ctx, TM_ERR_UNSUPPORTED, "a %s model cannot have scale %d", i->arch, i->scale);
-    return TM_OK;
+    return meta_range(m, "output_range", &i->out_lo, &i->out_hi);
 }
 
 /* ESRGAN's RRDBNet (BasicSR): scales 1 and 2 fold the input into channels first. */
@@ -166,6 +158,7 @@ static tm_status read_graph(tm_model *m)
 
 static tm_status read_arch(tm_model *m)
 {
+    enum { RESNET, UNET, STARGAN, RRDBNET, SRRESNET, GRAPH }; /* order of archs[] */
     static const char *const archs[] = { "resnet", "unet", "stargan", "rrdbnet", "srresnet",
                                          "graph", NULL };
     static const char *const norms[] = { "none", "instance", "batch", NULL };
@@ -180,13 +173,20 @@ static tm_status read_arch(tm_model *m)
     tm_status s;
     if ((s = meta_int(m, "input_nc", 1, 4, &a->input_nc, INT_MIN)) ||
         (s = meta_int(m, "output_nc", 1, 4, &a->output_nc, INT_MIN)) ||
-        (kind != 5 && (s = meta_int(m, "ngf", 1, MAX_NGF, &a->ngf, INT_MIN))))
+        (kind != GRAPH && (s = meta_int(m, "ngf", 1, MAX_NGF, &a->ngf, INT_MIN))))
         return s;
-    if (kind >= 3)
-        return kind == 3 ? read_rrdbnet(m) : kind == 4 ? read_srresnet(m) : read_graph(m);
+    if (kind == RRDBNET)
+        return read_rrdbnet(m);
+    if (kind == SRRESNET)
+        return read_srresnet(m);
+    if (kind == GRAPH)
+        return read_graph(m);
     if ((s = read_io(m, 1, -1.0f, -1.0f, 1.0f)))
         return s;
-    if (kind == 2)
+    if (m->info.scale != 1)
+        return tm_fail(m->ctx, TM_ERR_UNSUPPORTED, "a %s model cannot have scale %d", m->info.arch,
+                       m->info.scale);
+    if (kind == STARGAN)
         return read_stargan(m);
     int norm = meta_choice(m, "norm", norms, NULL);
     if (norm < 0)
@@ -197,7 +197,7 @@ static tm_status read_arch(tm_model *m)
         if (a->image_stats < 0)
             return TM_ERR_FORMAT;
     }
-    if (kind == 0) {
+    if (kind == RESNET) {
         a->reflect = meta_choice(m, "padding", pads, "reflect");
         a->dropout = meta_choice(m, "dropout", bools, "false");
         if (a->reflect < 0 || a->dropout < 0)

@@ -20,6 +20,8 @@ struct tm_model {
     void *dev_params;           /* the backend's copy of the weights */
     void *plan;                 /* the plan for the last input size */
     int plan_h, plan_w;
+    int auto_h, auto_w, auto_tile; /* translate.c: the automatic tiling choice for that size */
+    int overlap_core;           /* tiled_overlap.c: automatic core side, 0 until measured */
     struct tm_tiled *tiled;     /* tiled.c's per-layer conv graphs and weights, or NULL */
     /* Smoothing: the carried norm statistics live in the plan (whole image)
      * or in tiled_stats (tiled path). translate.c starts them afresh after

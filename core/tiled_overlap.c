@@ -43,43 +43,28 @@ static void axis_init(struct axis *a, int n, int core, int margin, int align)
         a->win = a->core = n;
 }
 
-/* Bytes of plan memory per input pixel, measured at a small size. */
-static tm_status bytes_per_pixel(struct tm_model *m, double *bpp)
-{
-    int side = m->min_side * ((128 + m->min_side - 1) / m->min_side);
-    char err[256];
-    tm_status s = tm_graph_infer(&m->graph, side, side, err, sizeof err);
-    if (s)
-        return tm_fail(m->ctx, s, "%s", err);
-    int *slot_of = NULL;
-    size_t *slot_size = NULL;
-    int n = tm_graph_plan_memory(&m->graph, &slot_of, &slot_size);
-    double need = 0;
-    for (int i = 0; i < n; i++)
-        need += (double)slot_size[i];
-    free(slot_of);
-    free(slot_size);
-    if (n < 0)
-        return tm_fail(m->ctx, TM_ERR_NOMEM, "out of memory planning tiles");
-    *bpp = need / ((double)side * side);
-    return TM_OK;
-}
-
-/* Core side in input pixels: from the request, or from the device memory. */
+/* Core side in input pixels: from the request, or (measured once per model)
+ * the largest whose window's plan fits in half of the device's memory. */
 static tm_status core_side(struct tm_model *m, int tile, int *core)
 {
     if (tile > 0) {
         *core = tile / m->info.scale > 0 ? tile / m->info.scale : 1;
         return TM_OK;
     }
-    double bpp = 0;
-    tm_status s = bytes_per_pixel(m, &bpp);
-    if (s)
-        return s;
-    const struct tm_device_info *dev = tm_ctx_device(m->ctx);
-    double budget = dev->memory ? (double)dev->memory / 2 : 1024.0 * 1024 * 1024;
-    int win = (int)sqrt(budget / bpp);
-    *core = win - 2 * m->reach > 64 ? win - 2 * m->reach : 64;
+    if (!m->overlap_core) {
+        /* Plan memory grows with the area: measure it per pixel at a small size. */
+        int side = m->min_side * ((128 + m->min_side - 1) / m->min_side);
+        uint64_t bytes;
+        char err[256];
+        tm_status s = tm_graph_activation_bytes(&m->graph, side, side, &bytes, err, sizeof err);
+        if (s)
+            return tm_fail(m->ctx, s, "%s", err);
+        const struct tm_device_info *dev = tm_ctx_device(m->ctx);
+        double budget = dev->memory ? (double)dev->memory / 2 : 1024.0 * 1024 * 1024;
+        int win = (int)sqrt(budget / ((double)bytes / ((double)side * side)));
+        m->overlap_core = win - 2 * m->reach > 64 ? win - 2 * m->reach : 64;
+    }
+    *core = m->overlap_core;
     return TM_OK;
 }
 
@@ -130,7 +115,7 @@ static tm_status run_window(struct tm_model *m, const float *xw, float *yw, int 
 tm_status tm_overlap_run(struct tm_model *m, const float *x, float *y, int ph, int pw, int tile,
                          const struct tm_run_opts *opts)
 {
-    int core, s = m->info.scale, cin = m->graph.tensors[m->graph.input].c;
+    int core = 0, s = m->info.scale, cin = m->graph.tensors[m->graph.input].c;
     int cout = m->info.output_nc;
     tm_status st = core_side(m, tile, &core);
     if (st)

@@ -259,34 +259,31 @@ static int padded_side(const tm_model *m, int v)
 
 /* Automatic choice: tile when the whole-image activations would take more
  * than half of a Vulkan device's memory. On the CPU both paths hold every
- * tensor in the same host memory, so tiling gains nothing there. */
+ * tensor in the same host memory, so tiling gains nothing there. Decided
+ * once per padded size (video calls this for every frame). */
 static tm_status want_tiles(tm_model *m, int ph, int pw, int requested, int *tile)
 {
     *tile = requested > 0 ? (requested < TM_TILED_MIN_TILE ? TM_TILED_MIN_TILE : requested) : -1;
     const struct tm_device_info *dev = tm_ctx_device(m->ctx);
     if (requested != 0 || dev->kind == TM_DEVICE_CPU || !dev->memory)
         return TM_OK;
-    if (m->plan && m->plan_h == ph && m->plan_w == pw)
-        return TM_OK; /* decided for this size already: the plan fits */
+    if (m->auto_h == ph && m->auto_w == pw) {
+        *tile = m->auto_tile;
+        return TM_OK;
+    }
     char err[256];
-    tm_status s = tm_graph_infer(&m->graph, ph, pw, err, sizeof err);
+    uint64_t need;
+    tm_status s = tm_graph_activation_bytes(&m->graph, ph, pw, &need, err, sizeof err);
     if (s)
         return tm_fail(m->ctx, s, "image %dx%d (padded): %s", pw, ph, err);
-    int *slot_of = NULL;
-    size_t *slot_size = NULL;
-    int n = tm_graph_plan_memory(&m->graph, &slot_of, &slot_size);
-    uint64_t need = 0;
-    for (int i = 0; i < n; i++)
-        need += slot_size[i];
-    free(slot_of);
-    free(slot_size);
-    if (n < 0)
-        return tm_fail(m->ctx, TM_ERR_NOMEM, "out of memory planning a %dx%d image", pw, ph);
     if (need > dev->memory / 2) {
-        *tile = 0; /* tiled, sizes chosen per layer from the device memory */
+        *tile = 0; /* tiled, sizes chosen from the device memory */
         TM_INFO(m->ctx, "%dx%d needs %llu MiB of activations: running in tiles", pw, ph,
                 (unsigned long long)(need >> 20));
     }
+    m->auto_h = ph;
+    m->auto_w = pw;
+    m->auto_tile = *tile;
     return TM_OK;
 }
 

@@ -19,7 +19,6 @@ Usage: test_convert.py PATH/TO/transmute
 """
 import collections
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -28,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_models  # noqa: E402
-from checks import check, summary  # noqa: E402
+from checks import check, run_cli, summary  # noqa: E402
 import stargan_ref  # noqa: E402
 
 TRANSMUTE = sys.argv[1]
@@ -36,10 +35,7 @@ TOL = 1e-3
 
 
 def run(args, device="cpu"):
-    env = dict(os.environ, TRANSMUTE_DEVICE=device)
-    if device != "cpu":
-        env["TRANSMUTE_VALIDATE"] = "1"
-    return subprocess.run([TRANSMUTE] + args, capture_output=True, text=True, env=env)
+    return run_cli(TRANSMUTE, args, device)
 
 
 # ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_models  # noqa: E402
-from checks import check, summary  # noqa: E402
+from checks import check, run_cli, summary  # noqa: E402
 
 TRANSMUTE, ROOT = sys.argv[1], sys.argv[2]
 PACKAGES = ["@tensorflow/tfjs@4.11.0", "@upscalerjs/esrgan-slim@1.0.0",
@@ -51,10 +51,7 @@ def npm_modules():
 
 
 def run(args, device="cpu"):
-    env = dict(os.environ, TRANSMUTE_DEVICE=device)
-    if device != "cpu":
-        env["TRANSMUTE_VALIDATE"] = "1"
-    return subprocess.run([TRANSMUTE] + args, capture_output=True, text=True, env=env)
+    return run_cli(TRANSMUTE, args, device)
 
 
 def photo_like(h, w):

@@ -72,7 +72,7 @@ static int has_only(struct spec *sp, json_object *node, const char *const *allow
     return 0;
 }
 
-/* Integer attribute in lo..hi, dflt when absent (INT_MIN-like -1 marks required). */
+/* Integer attribute in lo..hi, dflt when absent (a dflt below lo: required). */
 static int attr_int(struct spec *sp, json_object *node, const char *key, int lo, int hi, int dflt,
                     int *out)
 {
